@@ -1,0 +1,264 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Session 18: U-Net image segmentation from scratch
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/s18-unet/blob/main/S18_UNet.ipynb)
+#
+# We train a U-Net to label every pixel of a pet photo as **pet**, **background**
+# or **border**, using the trimaps of the Oxford-IIIT Pet dataset
+# (Parkhi et al., CVPR 2012; CC BY-SA 4.0).
+#
+# A U-Net has two halves. The **contracting path** (encoder) repeats
+# convolutions and 2x2 down-sampling: the feature maps shrink from 128x128 to
+# 8x8 while the channels grow from 32 to 512, so each unit sees more context.
+# The **expanding path** (decoder) up-samples back to 128x128. **Skip
+# connections** concatenate each encoder block's output to the decoder block of
+# the same size, handing back the fine detail that down-sampling threw away.
+# A 1x1 convolution turns the last 32 channels into 3 class scores per pixel.
+#
+# By default this notebook is the real thing: the full dataset (about 800 MB,
+# downloaded once), 20 epochs, batch 32. With `S18_FAST=1` it runs in about a
+# minute on tiny synthetic pets, which is how the tests execute it.
+
+# %% [markdown]
+# ## Setup
+#
+# On Colab, which opens only this file, fetch this repository so that `utils`
+# imports; set `REPO_URL` to your copy and pin `REPO_REF` to a tag or commit.
+
+# %%
+import os
+import sys
+
+REPO_URL = "https://github.com/OWNER/s18-unet.git"
+REPO_REF = "main"
+CHECKOUT = "/content/s18_unet"
+if "google.colab" in sys.modules:
+    if not os.path.isdir(CHECKOUT):
+        os.system(f"git clone --quiet --no-checkout {REPO_URL} {CHECKOUT}")
+    sys.path.insert(0, CHECKOUT)
+    from utils.colab import bootstrap_colab, enable_colab_widgets
+
+    bootstrap_colab(REPO_URL, REPO_REF, CHECKOUT)
+    enable_colab_widgets()
+
+# %% [markdown]
+# Import the project's helpers: one module per concept in `utils/`.
+
+# %%
+import keras
+import pandas as pd
+from IPython.display import Markdown, display
+
+from utils.colab import configure_device, format_device_report
+from utils.config import config_from_env
+from utils.evaluate import evaluate_model, format_scores, predict_masks, save_evaluation
+from utils.model import build_unet, count_params
+from utils.pipeline import make_datasets, take_examples
+from utils.plots import (
+    plot_class_iou,
+    plot_confusion,
+    plot_error_map,
+    plot_examples,
+    plot_history,
+    plot_predictions,
+    save_readme_figures,
+)
+from utils.train import build_model, fit_resumable
+from utils.variants import (
+    load_variant_histories,
+    plot_variant_curves,
+    plot_variant_predictions,
+    predict_variants,
+    run_variants,
+)
+from utils.viewer import PredictionCallback, make_upload_widget, make_viewer
+
+# %% [markdown]
+# Create the one config that holds every setting. `S18_*` environment
+# variables (see README) steer it without editing; overrides stay visible here.
+
+# %%
+config = config_from_env()
+config.augment = False  # the reference trained without augmentation
+config
+
+# %% [markdown]
+# Use the GPU when there is one: mixed precision and XLA pay off there, not on
+# CPU. On Colab, point `config.checkpoint_dir` at Drive to survive disconnects.
+
+# %%
+device = configure_device()
+config.mixed_precision = device["mixed_precision"]
+config.jit_compile = device["jit_compile"]
+print(format_device_report(device))
+
+# %% [markdown]
+# Seed Python, NumPy and TensorFlow once, so the split and the first epoch
+# repeat exactly.
+
+# %%
+keras.utils.set_random_seed(config.seed)
+
+# %% [markdown]
+# ## Data
+#
+# Find the data (download, local folder, or synthetic in fast mode), validate
+# every pair and split it. The report names each skipped file and why.
+
+# %%
+data = make_datasets(config)
+print(data["report"].summary())
+{name: len(pairs) for name, pairs in data["splits"].items()}
+
+# %% [markdown]
+# Look at a few training pairs: images are float32 in [0, 1], masks hold the
+# classes 0 = pet, 1 = background, 2 = border (trimap values 1, 2, 3 minus 1).
+
+# %%
+images, masks = take_examples(data["train"], 3)
+plot_examples(images, masks)
+
+# %% [markdown]
+# ## Model
+#
+# Build the reference U-Net and compile it with Adam and sparse categorical
+# cross-entropy on logits. One change from the reference: it called
+# `BatchNormalization(...)(x, training=False)`, which freezes BN in inference
+# mode for the whole run, so it never uses batch statistics and its moving
+# averages never move. Here Keras picks the mode: batch statistics while
+# training, moving averages when predicting.
+
+# %%
+model = build_model(config)
+model.summary()
+
+# %% [markdown]
+# The parameter count does not depend on the image size: it is the reference's.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+count_params(build_unet())
+
+# %% [markdown]
+# ## Train
+#
+# Train with a CSV log, a best-model checkpoint on validation mean IoU and a
+# resume backup: re-running this cell after a disconnect continues from the
+# last finished epoch, and a finished run is loaded instead of retrained.
+
+# %%
+callbacks = [] if config.fast else [PredictionCallback(images[0], masks[0])]
+history = fit_resumable(model, data["train"], data["val"], config, callbacks)
+history.round(4)
+
+# %% [markdown]
+# ## Curves
+#
+# Plot loss, pixel accuracy and mean IoU for training and validation.
+
+# %%
+plot_history(history)
+
+# %% [markdown]
+# ## Results
+#
+# Evaluate on the held-out split (the official test list, or validation for
+# the reference's random split), beside the majority-class baseline.
+
+# %%
+eval_split = data["eval_split"]
+scores = evaluate_model(model, data[eval_split])
+save_evaluation(scores, config.run_dir, eval_split)
+display(Markdown(f"**{eval_split} split**\n\n" + format_scores(scores)))
+
+# %% [markdown]
+# The confusion matrix, normalised per true class, shows where pixels go wrong.
+
+# %%
+plot_confusion(scores)
+
+# %% [markdown]
+# Per-class IoU against the baseline that always predicts the majority class.
+
+# %%
+plot_class_iou(scores)
+
+# %% [markdown]
+# ## Predictions
+#
+# Predict the held-out split once, in batches, and show image, truth,
+# prediction and overlay with each image's IoU.
+
+# %%
+predictions = {eval_split: predict_masks(model, data[eval_split])}
+plot_predictions(*(array[:4] for array in predictions[eval_split]))
+
+# %% [markdown]
+# Mark the wrongly labelled pixels: mostly the thin border class.
+
+# %%
+plot_error_map(*(array[:4] for array in predictions[eval_split]))
+
+# %% [markdown]
+# Explore every image with the viewer: slider, split, opacity, error map.
+
+# %%
+predictions["val"] = predict_masks(model, data["val"])
+make_viewer(predictions)
+
+# %% [markdown]
+# Segment a photo of your own pet: it is decoded and resized by the dataset code.
+
+# %%
+make_upload_widget(model, config.img_size)
+
+# %% [markdown]
+# ## Variants
+#
+# The assignment's four U-Nets, each trained with the same seed, split and
+# epoch budget (`config.variant_epochs`). "BCE" in the assignment is the
+# sparse categorical cross-entropy on logits used above, since there are 3
+# classes; Dice is a multi-class soft Dice. Finished variants are reloaded.
+
+# %%
+variants = run_variants(config, data)
+variants
+
+# %% [markdown]
+# Compare the variants' validation mean IoU epoch by epoch.
+
+# %%
+plot_variant_curves(load_variant_histories(config))
+
+# %% [markdown]
+# Compare their predictions on the same validation images.
+
+# %%
+images, masks, _ = predictions["val"]
+plot_variant_predictions(predict_variants(config, data), images, masks)
+
+# %% [markdown]
+# ## Save the figures
+#
+# Write the README's figures into `images/` (the run folder in fast mode, so a
+# test run never replaces the real ones).
+
+# %%
+figure_dir = f"{config.run_dir}/figures" if config.fast else "images"
+saved = save_readme_figures(
+    figure_dir, history, *predictions[eval_split], scores, model
+)
+sorted(saved)

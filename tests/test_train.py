@@ -1,0 +1,130 @@
+"""Training: the headless command, resume after interruption, seeds, reloading."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from utils.config import fast_config, load_config
+from utils.pipeline import make_datasets
+from utils.train import build_model, fit_resumable, load_model, main, parse_args
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    """Simulate a disconnect: raise once `epoch` (0-based) has finished."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt("simulated disconnect")
+
+
+class RecordEpochs(keras.callbacks.Callback):
+    """Remember which epochs actually ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def tiny_config(tmp_path, **overrides):
+    fields = dict(
+        cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"),
+        max_images=24,
+        epochs=3,
+    )
+    return fast_config(**{**fields, **overrides})
+
+
+def test_headless_command_fills_run_folder_and_beats_baseline(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    main(["--fast", "--out", str(run_dir), "--cache-dir", str(tmp_path / "cache")])
+    names = {path.name for path in run_dir.iterdir()}
+    assert {"config.json", "history.csv", "best.keras", "final.keras"} <= names
+    assert {"evaluation_test.json", "evaluation_test.md"} <= names
+    config = load_config(run_dir / "config.json")
+    assert (
+        config.fast
+        and config.epochs == len(open(run_dir / "history.csv").readlines()) - 1
+    )
+    scores = json.loads((run_dir / "evaluation_test.json").read_text())
+    assert scores["mean_iou"] > scores["majority_mean_iou"] + 0.05
+    assert scores["pixel_accuracy"] > scores["majority_accuracy"]
+    assert "majority-class baseline" in capsys.readouterr().out
+
+
+def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
+    config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "elsewhere"))
+    data = make_datasets(config)
+    with pytest.raises(KeyboardInterrupt):
+        fit_resumable(
+            build_model(config),
+            data["train"],
+            data["val"],
+            config,
+            [StopAfterEpoch(0)],
+            0,
+        )
+    assert (tmp_path / "elsewhere" / "backup").is_dir()
+    record = RecordEpochs()
+    history = fit_resumable(
+        build_model(config), data["train"], data["val"], config, [record], 0
+    )
+    assert record.epochs == [1, 2]
+    assert history["epoch"].tolist() == [0, 1, 2]
+    assert not (tmp_path / "elsewhere" / "backup").exists()
+
+
+def test_finished_run_is_loaded_not_retrained(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    data = make_datasets(config)
+    model = build_model(config)
+    fit_resumable(model, data["train"], data["val"], config, verbose=0)
+    record, again = RecordEpochs(), build_model(config)
+    history = fit_resumable(again, data["train"], data["val"], config, [record], 0)
+    assert record.epochs == [] and len(history) == 1
+    images = next(iter(data["val"]))[0]
+    np.testing.assert_allclose(
+        model.predict_on_batch(images), again.predict_on_batch(images), atol=1e-5
+    )
+
+
+def test_saved_model_reloads_with_same_predictions(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    data = make_datasets(config)
+    model = build_model(config)
+    fit_resumable(model, data["train"], data["val"], config, verbose=0)
+    reloaded = load_model(tmp_path / "run" / "final.keras")
+    images = next(iter(data["val"]))[0]
+    np.testing.assert_allclose(
+        model.predict_on_batch(images), reloaded.predict_on_batch(images), atol=1e-5
+    )
+
+
+def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
+    losses, splits = [], []
+    for run in range(2):
+        config = tiny_config(tmp_path, epochs=1, run_dir=str(tmp_path / f"run{run}"))
+        keras.utils.set_random_seed(config.seed)
+        data = make_datasets(config)
+        history = fit_resumable(
+            build_model(config), data["train"], data["val"], config, verbose=0
+        )
+        losses.append(history["loss"][0])
+        splits.append({k: [p.stem for p in v] for k, v in data["splits"].items()})
+    assert splits[0] == splits[1]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_parse_args_overrides_defaults():
+    config = parse_args(["--epochs", "5", "--batch-size", "16", "--split", "random"])
+    assert (config.epochs, config.batch_size, config.split) == (5, 16, "random")
+    assert parse_args(["--fast"]).fast

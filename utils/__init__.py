@@ -1,0 +1,1 @@
+"""Helpers for the Session 18 U-Net notebook: one concept per module."""

@@ -1,0 +1,80 @@
+"""Evaluate a model on a split: confusion matrix, scores, JSON and Markdown files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from utils.config import CLASS_NAMES
+from utils.metrics import confusion_matrix, scores_from_confusion
+
+
+def predict_masks(model: keras.Model, ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run `model` over a batched dataset once.
+
+    Returns images (N, S, S, 3) float32, masks (N, S, S) and pred_masks (N, S, S)
+    uint8 class ids.
+    """
+    images, masks, pred_masks = [], [], []
+    for image, mask in ds:
+        logits = model.predict_on_batch(image)
+        images.append(np.asarray(image))
+        masks.append(np.asarray(mask)[..., 0].astype(np.uint8))
+        pred_masks.append(np.argmax(logits, axis=-1).astype(np.uint8))
+    return np.concatenate(images), np.concatenate(masks), np.concatenate(pred_masks)
+
+
+def evaluate_model(
+    model: keras.Model, ds, class_names: tuple[str, ...] = CLASS_NAMES
+) -> dict:
+    """Scores (see `scores_from_confusion`) plus the confusion matrix over `ds`."""
+    cm = np.zeros((len(class_names),) * 2, dtype=np.int64)
+    for image, mask in ds:
+        pred_mask = np.argmax(model.predict_on_batch(image), axis=-1)
+        cm += confusion_matrix(np.asarray(mask)[..., 0], pred_mask, len(class_names))
+    scores = scores_from_confusion(cm, class_names)
+    scores["confusion"] = cm.tolist()
+    return scores
+
+
+def format_scores(scores: dict) -> str:
+    """A Markdown table of the scores with the majority-class baseline beside them."""
+    rows = [
+        "| metric | model | majority-class baseline |",
+        "| --- | ---: | ---: |",
+        f"| pixel accuracy | {scores['pixel_accuracy']:.4f} | "
+        f"{scores['majority_accuracy']:.4f} (always '{scores['majority_class']}') |",
+        f"| mean IoU | {scores['mean_iou']:.4f} | {scores['majority_mean_iou']:.4f} |",
+        f"| mean Dice | {scores['mean_dice']:.4f} | |",
+    ]
+    for name in scores["iou"]:
+        rows.append(
+            f"| {name}: IoU / Dice | {scores['iou'][name]:.4f} / "
+            f"{scores['dice'][name]:.4f} | |"
+        )
+    return "\n".join(rows)
+
+
+def format_confusion(scores: dict) -> str:
+    """The confusion matrix as a Markdown table (rows true, columns predicted)."""
+    names = list(scores["iou"])
+    rows = ["| true \\ predicted | " + " | ".join(names) + " |"]
+    rows.append("| --- |" + " ---: |" * len(names))
+    for name, counts in zip(names, scores["confusion"]):
+        rows.append(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + " |")
+    return "\n".join(rows)
+
+
+def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:
+    """Write evaluation_<split>.json and .md into the run folder; return the JSON path."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f"evaluation_{split}.json"
+    path.write_text(json.dumps(dict(scores, split=split), indent=2) + "\n")
+    text = f"# Evaluation on the {split} split\n\n{format_scores(scores)}\n\n"
+    text += f"Confusion matrix (pixels):\n\n{format_confusion(scores)}\n"
+    path.with_suffix(".md").write_text(text)
+    return path

@@ -1,0 +1,179 @@
+"""Compile, fit with resume and checkpoints, and the headless training command.
+
+`python -m utils.train --epochs 20 --data-dir DIR --out runs/NAME` runs the same
+code path as the notebook and fills the run folder: config.json, history.csv,
+best.keras (best val mean IoU), final.keras and the evaluation files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from utils.config import Config, config_from_env, save_config  # noqa: E402
+from utils.losses import make_loss  # noqa: E402
+from utils.metrics import make_metrics  # noqa: E402
+from utils.model import build_unet  # noqa: E402
+
+MONITOR = "val_mean_iou"
+
+
+def build_model(config: Config) -> keras.Model:
+    """The U-Net the config describes, compiled with Adam, its loss and metrics."""
+    model = build_unet(
+        config.img_size,
+        config.num_classes,
+        config.dropout,
+        config.downsample,
+        config.upsample,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=make_loss(config.loss, config.num_classes),
+        metrics=make_metrics(),
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def read_history(run_dir: str | Path) -> pd.DataFrame:
+    """Per-epoch log of a run (one row per finished epoch, 0-based 'epoch')."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    history = pd.read_csv(path)
+    # An interruption between the CSV row and the backup repeats an epoch:
+    # the later row is the one the resumed weights continue from.
+    return history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
+
+
+def is_finished(run_dir: Path, config: Config) -> bool:
+    """True when the run folder holds a completed run of `config.epochs`."""
+    done = len(read_history(run_dir)) >= config.epochs or config.early_stopping
+    return (run_dir / "final.keras").is_file() and done
+
+
+def make_callbacks(config: Config, run_dir: Path) -> list[keras.callbacks.Callback]:
+    """CSV log, best checkpoint on val mean IoU, resume backup (in that order)."""
+    history = read_history(run_dir)
+    best = history[MONITOR].max() if MONITOR in history else None
+    callbacks = [
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "best.keras"),
+            monitor=MONITOR,
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best,
+        ),
+    ]
+    if config.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(MONITOR, mode="max", patience=5))
+    # Last, so an epoch is only marked done once it is logged and checkpointed.
+    callbacks.append(keras.callbacks.BackupAndRestore(str(config.backup_dir)))
+    return callbacks
+
+
+def fit_resumable(
+    model: keras.Model,
+    train_ds,
+    val_ds,
+    config: Config,
+    extra_callbacks: list | tuple = (),
+    verbose: int | str = "auto",
+) -> pd.DataFrame:
+    """Train `model` into `config.run_dir`, resuming an interrupted run.
+
+    A finished run is not trained again: its final weights are loaded. A run
+    with a backup continues from its last finished epoch; otherwise training
+    starts from scratch. Returns the full per-epoch history.
+    """
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if is_finished(run_dir, config):
+        print(f"{run_dir} already holds a finished run: loading its final weights.")
+        model.set_weights(load_model(run_dir / "final.keras").get_weights())
+        return read_history(run_dir)
+    if not config.backup_dir.is_dir():
+        (run_dir / "history.csv").unlink(missing_ok=True)
+        (run_dir / "best.keras").unlink(missing_ok=True)
+    save_config(config, run_dir / "config.json")
+    callbacks = make_callbacks(config, run_dir) + list(extra_callbacks)
+    started = time.perf_counter()
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    seconds = time.perf_counter() - started
+    model.save(run_dir / "final.keras")
+    with open(run_dir / "fit_seconds.txt", "a") as log:
+        log.write(f"{seconds:.1f}\n")
+    return read_history(run_dir)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Reload a saved .keras model with Keras's safe mode on (no Python lambdas)."""
+    return keras.models.load_model(path, safe_mode=True)
+
+
+def run_training(config: Config, verbose: int | str = "auto") -> dict:
+    """The whole job: data, model, resumable fit, evaluation on the held-out split."""
+    from utils.evaluate import evaluate_model, save_evaluation
+    from utils.pipeline import make_datasets
+
+    keras.utils.set_random_seed(config.seed)
+    data = make_datasets(config)
+    model = build_model(config)
+    history = fit_resumable(model, data["train"], data["val"], config, verbose=verbose)
+    split = data["eval_split"]
+    scores = evaluate_model(model, data[split])
+    save_evaluation(scores, config.run_dir, split)
+    return {"model": model, "history": history, "scores": scores, "data": data}
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    """Command-line flags -> Config (unset flags keep the S18_* env or defaults)."""
+    parser = argparse.ArgumentParser(prog="python -m utils.train")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int, dest="batch_size")
+    parser.add_argument("--learning-rate", type=float, dest="learning_rate")
+    parser.add_argument("--data-dir", dest="data_dir")
+    parser.add_argument("--out", dest="run_dir")
+    parser.add_argument("--checkpoint-dir", dest="checkpoint_dir")
+    parser.add_argument("--cache-dir", dest="cache_dir", help="downloads, synthetic")
+    parser.add_argument("--max-images", type=int, dest="max_images")
+    parser.add_argument("--split", choices=["official", "random"])
+    parser.add_argument("--loss", choices=["ce", "dice", "ce+dice"])
+    parser.add_argument("--downsample", choices=["maxpool", "strided"])
+    parser.add_argument("--upsample", choices=["transpose", "bilinear"])
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--augment", action="store_true", default=None)
+    parser.add_argument("--fast", action="store_true", help="tiny synthetic data")
+    args = vars(parser.parse_args(argv))
+    env = dict(os.environ, S18_FAST="1") if args.pop("fast") else os.environ
+    return config_from_env(env, **{k: v for k, v in args.items() if v is not None})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m utils.train`."""
+    from utils.evaluate import format_scores
+
+    config = parse_args(argv)
+    result = run_training(config, verbose=2)
+    print(format_scores(result["scores"]))
+    print(f"run folder: {config.run_dir}")
+
+
+if __name__ == "__main__":
+    main()
