@@ -76,6 +76,7 @@ from utils.plots import (
     plot_predictions,
     save_readme_figures,
 )
+from utils.report import save_run_record
 from utils.train import build_model, fit_resumable
 from utils.variants import (
     load_variant_histories,
@@ -116,10 +117,12 @@ keras.utils.set_random_seed(config.seed)
 # ## Data
 #
 # Find the data (download, local folder, or synthetic in fast mode), validate
-# every pair and split it. The report names each skipped file and why.
+# every pair and split it. The report names each skipped file and why; the
+# split sizes and this machine are recorded in the run folder.
 
 # %%
 data = make_datasets(config)
+save_run_record(data, config.run_dir)
 print(data["report"].summary())
 {name: len(pairs) for name, pairs in data["splits"].items()}
 

@@ -30,6 +30,7 @@ BAD_VALUES = "trimap has values other than 1, 2, 3"
 SIZE_MISMATCH = "image and trimap sizes differ"
 NO_TRIMAP = "image without trimap"
 NO_IMAGE = "trimap without image"
+DUPLICATE = "ignored: a file with the same stem was already paired"
 
 
 class Pair(NamedTuple):
@@ -56,15 +57,18 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def list_files(folder: Path, suffixes: tuple[str, ...]) -> tuple[dict, list[str]]:
-    """Map stem -> path for visible files with a wanted suffix; list the others."""
-    found, ignored = {}, []
+def list_files(folder: Path, suffixes: tuple[str, ...]) -> tuple[dict, dict]:
+    """Map stem -> path for visible files with a wanted suffix; group the others."""
+    found, skipped = {}, {NOT_IMAGE: [], DUPLICATE: []}
     for path in sorted(folder.iterdir()):
+        name = f"{folder.name}/{path.name}"
         if path.name.startswith(".") or path.suffix.lower() not in suffixes:
-            ignored.append(f"{folder.name}/{path.name}")
+            skipped[NOT_IMAGE].append(name)
+        elif path.stem in found:
+            skipped[DUPLICATE].append(name)
         else:
             found[path.stem] = path
-    return found, ignored
+    return found, skipped
 
 
 def decode_image(data: bytes | tf.Tensor) -> tf.Tensor:
@@ -100,9 +104,10 @@ def scan_pets(data_dir: str | Path, workers: int = 4) -> ScanReport:
             f"{data_dir} is not an Oxford-IIIT Pet folder: expected {LAYOUT}. "
             "Point the data directory (S18_DATA_DIR) at the extracted release."
         )
-    images, ignored = list_files(image_dir, IMAGE_SUFFIXES)
-    trimaps, ignored_trimaps = list_files(trimap_dir, (".png",))
-    skipped = {NOT_IMAGE: ignored + ignored_trimaps}
+    images, skipped = list_files(image_dir, IMAGE_SUFFIXES)
+    trimaps, skipped_trimaps = list_files(trimap_dir, (".png",))
+    for reason, names in skipped_trimaps.items():
+        skipped[reason] += names
     skipped[NO_TRIMAP] = sorted(set(images) - set(trimaps))
     skipped[NO_IMAGE] = sorted(set(trimaps) - set(images))
     candidates = [

@@ -66,14 +66,18 @@ def make_dataset(
     else in that file), so later epochs skip decoding. Shuffling and the
     optional flip augmentation come after the cache and differ per epoch.
     """
-    paths = ([str(p.image) for p in pairs], [str(p.trimap) for p in pairs])
-    ds = tf.data.Dataset.from_tensor_slices(paths)
+    paths = [[str(p.image) for p in pairs], [str(p.trimap) for p in pairs]]
+    # An explicit string dtype keeps an empty split (no test list) valid.
+    ds = tf.data.Dataset.from_tensor_slices(
+        tuple(tf.constant(p, tf.string) for p in paths)
+    )
     ds = ds.map(lambda i, t: load_example(i, t, img_size), num_parallel_calls=AUTOTUNE)
     ds = ds.cache(cache)
     if shuffle:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
     if augment:
-        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        seeds = seeds.batch(2)
         ds = tf.data.Dataset.zip(ds, seeds).map(
             lambda example, s: flip_pair(*example, s), num_parallel_calls=AUTOTUNE
         )

@@ -60,11 +60,23 @@ def is_finished(run_dir: Path, config: Config) -> bool:
     return (run_dir / "final.keras").is_file() and done
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Add each epoch's wall-clock seconds to the logs as `seconds`."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self.started
+
+
 def make_callbacks(config: Config, run_dir: Path) -> list[keras.callbacks.Callback]:
-    """CSV log, best checkpoint on val mean IoU, resume backup (in that order)."""
+    """Timer, CSV log, best checkpoint on val mean IoU, resume backup, in order."""
     history = read_history(run_dir)
     best = history[MONITOR].max() if MONITOR in history else None
     callbacks = [
+        EpochTimer(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "best.keras"),
@@ -106,7 +118,6 @@ def fit_resumable(
         (run_dir / "best.keras").unlink(missing_ok=True)
     save_config(config, run_dir / "config.json")
     callbacks = make_callbacks(config, run_dir) + list(extra_callbacks)
-    started = time.perf_counter()
     model.fit(
         train_ds,
         validation_data=val_ds,
@@ -115,10 +126,7 @@ def fit_resumable(
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    seconds = time.perf_counter() - started
     model.save(run_dir / "final.keras")
-    with open(run_dir / "fit_seconds.txt", "a") as log:
-        log.write(f"{seconds:.1f}\n")
     return read_history(run_dir)
 
 
@@ -131,9 +139,11 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     """The whole job: data, model, resumable fit, evaluation on the held-out split."""
     from utils.evaluate import evaluate_model, save_evaluation
     from utils.pipeline import make_datasets
+    from utils.report import save_run_record
 
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(config)
+    save_run_record(data, config.run_dir)
     model = build_model(config)
     history = fit_resumable(model, data["train"], data["val"], config, verbose=verbose)
     split = data["eval_split"]

@@ -1,0 +1,465 @@
+"""utils/pipeline.py: resizing, loading, flips, batching, the uint8 cache, fast mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.fixtures import (
+    gif_bytes,
+    jpeg_bytes,
+    make_trimap,
+    png_bytes,
+    random_rgb,
+    rgba_png_bytes,
+)
+from utils.config import fast_config
+from utils.data import Pair
+from utils.pipeline import (
+    flip_pair,
+    load_example,
+    load_image_bytes,
+    locate_data,
+    make_dataset,
+    make_datasets,
+    resize_image,
+    resize_mask,
+    take_examples,
+)
+
+# A hand-made 5x7 trimap using every value (1 pet, 2 background, 3 border).
+TRIMAP_5X7 = np.array(
+    [
+        [2, 2, 2, 2, 2, 2, 2],
+        [2, 3, 3, 3, 3, 2, 2],
+        [2, 3, 1, 1, 3, 2, 2],
+        [2, 3, 3, 3, 3, 2, 2],
+        [2, 2, 2, 2, 2, 2, 2],
+    ],
+    np.uint8,
+)
+
+# Colour of each class in the colour-coded examples (lossless PNG images).
+PALETTE = np.array([[230, 40, 40], [40, 200, 40], [40, 40, 230]], np.uint8)
+CODED_SIZE = 16
+
+
+# --------------------------------------------------------------------------
+# resize_mask / resize_image
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [4, 9])
+def test_resize_mask_keeps_only_class_ids(size):
+    mask = resize_mask(tf.constant(TRIMAP_5X7[..., None]), size)
+    assert mask.dtype == tf.uint8
+    assert mask.shape == (size, size, 1)
+    assert set(np.unique(mask.numpy())) <= {0, 1, 2}
+
+
+def test_resize_mask_upsampling_keeps_every_class():
+    # 5 -> 9 rows and 7 -> 9 columns: every source pixel reaches the output.
+    mask = resize_mask(tf.constant(TRIMAP_5X7[..., None]), 9).numpy()
+    assert set(np.unique(mask)) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("value, class_id", [(1, 0), (2, 1), (3, 2)])
+@pytest.mark.parametrize("size", [4, 9])
+def test_resize_mask_maps_constant_trimap(value, class_id, size):
+    trimap = np.full((5, 7, 1), value, np.uint8)
+    mask = resize_mask(tf.constant(trimap), size).numpy()
+    np.testing.assert_array_equal(mask, np.full((size, size, 1), class_id, np.uint8))
+
+
+def test_resize_mask_nearest_blocks():
+    # 2x2 -> 4x4 nearest neighbour: each trimap pixel becomes a 2x2 block.
+    trimap = np.array([[1, 2], [3, 1]], np.uint8)[..., None]
+    expected = np.array(
+        [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 0, 0], [2, 2, 0, 0]], np.uint8
+    )[..., None]
+    np.testing.assert_array_equal(resize_mask(tf.constant(trimap), 4).numpy(), expected)
+
+
+def test_resize_mask_same_size_is_trimap_minus_one():
+    square = TRIMAP_5X7[:, :5, None]
+    np.testing.assert_array_equal(
+        resize_mask(tf.constant(square), 5).numpy(), square - 1
+    )
+
+
+@pytest.mark.parametrize("size", [4, 9, 128])
+def test_resize_image_uint8_shape(size):
+    image = resize_image(tf.constant(random_rgb(5, 7)), size)
+    assert image.dtype == tf.uint8
+    assert image.shape == (size, size, 3)
+
+
+@pytest.mark.parametrize("size", [4, 9])
+def test_resize_image_constant_stays_constant(size):
+    image = np.full((5, 7, 3), (200, 17, 255), np.uint8)
+    out = resize_image(tf.constant(image), size).numpy()
+    np.testing.assert_array_equal(out, np.full((size, size, 3), (200, 17, 255)))
+
+
+def test_resize_image_same_size_is_identity():
+    image = random_rgb(6, 6, seed=3)
+    np.testing.assert_array_equal(resize_image(tf.constant(image), 6).numpy(), image)
+
+
+# --------------------------------------------------------------------------
+# load_example / load_image_bytes
+# --------------------------------------------------------------------------
+
+IMAGE_KINDS = {
+    "rgba-png-as-jpg": lambda: rgba_png_bytes(21, 25),
+    "gif-as-jpg": lambda: gif_bytes(21, 25),
+    "grey-jpeg": lambda: jpeg_bytes(21, 25, mode="L"),
+    "cmyk-jpeg": lambda: jpeg_bytes(21, 25, mode="CMYK"),
+    "rgb-jpeg": lambda: jpeg_bytes(21, 25),
+}
+
+
+@pytest.mark.parametrize("kind", list(IMAGE_KINDS))
+@pytest.mark.parametrize("size", [16, 32])
+def test_load_example_odd_files(tmp_path, kind, size):
+    image_path, trimap_path = tmp_path / "Odd_1.jpg", tmp_path / "Odd_1.png"
+    image_path.write_bytes(IMAGE_KINDS[kind]())
+    trimap_path.write_bytes(png_bytes(make_trimap(21, 25)))
+    image, mask = load_example(
+        tf.constant(str(image_path)), tf.constant(str(trimap_path)), size
+    )
+    assert (image.shape, image.dtype) == ((size, size, 3), tf.uint8)
+    assert (mask.shape, mask.dtype) == ((size, size, 1), tf.uint8)
+    assert set(np.unique(mask.numpy())) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png_bytes(random_rgb(10, 14)),
+        rgba_png_bytes(10, 14),
+        png_bytes(random_rgb(10, 14)[..., 0]),  # greyscale PNG
+        gif_bytes(10, 14),
+        jpeg_bytes(10, 14),
+    ],
+    ids=["png", "rgba-png", "grey-png", "gif", "jpeg"],
+)
+def test_load_image_bytes(data):
+    image = load_image_bytes(data, 24)
+    assert isinstance(image, np.ndarray)
+    assert (image.shape, image.dtype) == ((24, 24, 3), np.float32)
+    assert 0.0 <= image.min() and image.max() <= 1.0
+
+
+def test_load_image_bytes_matches_the_dataset_scaling():
+    rgb = random_rgb(12, 12, seed=4)
+    np.testing.assert_array_equal(
+        load_image_bytes(png_bytes(rgb), 12), rgb.astype(np.float32) / 255.0
+    )
+
+
+@pytest.mark.parametrize("data", [b"not an image", b""], ids=["text", "empty"])
+def test_load_image_bytes_rejects_garbage(data):
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
+        load_image_bytes(data, 24)
+
+
+# --------------------------------------------------------------------------
+# flip_pair
+# --------------------------------------------------------------------------
+
+
+def test_flip_pair_flips_image_and_mask_together():
+    image = np.arange(3 * 4 * 3, dtype=np.uint8).reshape(3, 4, 3)
+    mask = np.array([[0, 1, 2, 2], [0, 0, 1, 2], [1, 0, 0, 0]], np.uint8)[..., None]
+    outcomes = set()
+    for seed in range(40):
+        out_image, out_mask = flip_pair(
+            tf.constant(image), tf.constant(mask), tf.constant([seed, 7], tf.int64)
+        )
+        out_image, out_mask = out_image.numpy(), out_mask.numpy()
+        image_flipped = np.array_equal(out_image, image[:, ::-1])
+        mask_flipped = np.array_equal(out_mask, mask[:, ::-1])
+        assert image_flipped or np.array_equal(out_image, image)
+        assert mask_flipped == image_flipped
+        outcomes.add(image_flipped)
+        if outcomes == {True, False}:
+            break
+    assert outcomes == {True, False}
+
+
+def test_flip_pair_is_a_function_of_the_seed():
+    image = tf.constant(np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
+    mask = tf.constant(np.array([[0, 1], [2, 0]], np.uint8)[..., None])
+    seed = tf.constant([3, 4], tf.int64)
+    first, again = flip_pair(image, mask, seed), flip_pair(image, mask, seed)
+    np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())
+
+
+# --------------------------------------------------------------------------
+# make_dataset
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coded_pairs(tmp_path_factory) -> list[Pair]:
+    """8 pairs whose image colour encodes the class of each pixel (PNG, lossless).
+
+    The class layout is random per pixel, so it is left-right asymmetric: a flip
+    of only the image or only the mask breaks the colour <-> class mapping.
+    """
+    folder = tmp_path_factory.mktemp("coded")
+    rng = np.random.default_rng(11)
+    pairs = []
+    for index in range(8):
+        classes = rng.integers(0, 3, (CODED_SIZE, CODED_SIZE)).astype(np.uint8)
+        stem = f"Coded_{index}"
+        image, trimap = folder / f"{stem}.png", folder / f"{stem}_trimap.png"
+        image.write_bytes(png_bytes(PALETTE[classes]))
+        trimap.write_bytes(png_bytes(classes + 1))
+        pairs.append(Pair(stem, image, trimap))
+    return pairs
+
+
+def _originals(pairs):
+    """(images float32 [0, 1], masks) as the pipeline should give them unflipped."""
+    images, masks = [], []
+    for pair in pairs:
+        image, mask = load_example(str(pair.image), str(pair.trimap), CODED_SIZE)
+        images.append(image.numpy().astype(np.float32) / 255.0)
+        masks.append(mask.numpy()[..., 0].astype(np.int32))
+    return np.stack(images), np.stack(masks)
+
+
+def _colour_matches_class(images: np.ndarray, masks: np.ndarray) -> bool:
+    colours = np.round(images * 255).astype(np.uint8)
+    return np.array_equal(colours, PALETTE[masks])
+
+
+def _epoch(ds):
+    images, masks = zip(*[(i.numpy(), m.numpy()) for i, m in ds])
+    return np.concatenate(images), np.concatenate(masks)[..., 0]
+
+
+@pytest.mark.parametrize("size", [CODED_SIZE, 8, 20])
+def test_make_dataset_batches(coded_pairs, size):
+    ds = make_dataset(coded_pairs, img_size=size, batch_size=3)
+    batches = list(ds)
+    assert [len(images) for images, _ in batches] == [3, 3, 2]
+    for images, masks in batches:
+        assert images.dtype == tf.float32 and masks.dtype == tf.int32
+        assert images.shape[1:] == (size, size, 3)
+        assert masks.shape[1:] == (size, size, 1)
+        assert (
+            0.0 <= float(tf.reduce_min(images)) <= float(tf.reduce_max(images)) <= 1.0
+        )
+        assert set(np.unique(masks.numpy())) <= {0, 1, 2}
+    spec = ds.element_spec
+    assert spec[0].shape.as_list() == [None, size, size, 3]
+    assert spec[1].shape.as_list() == [None, size, size, 1]
+
+
+def test_make_dataset_plain_keeps_order_and_values(coded_pairs):
+    images, masks = _epoch(make_dataset(coded_pairs, img_size=CODED_SIZE, batch_size=4))
+    expected_images, expected_masks = _originals(coded_pairs)
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(masks, expected_masks)
+    assert _colour_matches_class(images, masks)
+
+
+def test_augmented_shuffled_training_set_keeps_pairs_matched(coded_pairs):
+    ds = make_dataset(
+        coded_pairs,
+        img_size=CODED_SIZE,
+        batch_size=3,
+        shuffle=True,
+        augment=True,
+        seed=5,
+    )
+    originals, _ = _originals(coded_pairs)
+    flipped_seen = 0
+    for _ in range(2):  # two epochs
+        images, masks = _epoch(ds)
+        assert len(images) == len(coded_pairs)
+        assert _colour_matches_class(images, masks)
+        for image in images:
+            flipped_seen += any(np.array_equal(image, o[:, ::-1]) for o in originals)
+    assert flipped_seen > 0
+
+
+def test_augment_flips_each_example_or_not_consistently(coded_pairs):
+    ds = make_dataset(
+        coded_pairs, img_size=CODED_SIZE, batch_size=8, augment=True, seed=1
+    )
+    images, masks = _epoch(ds)
+    originals, original_masks = _originals(coded_pairs)
+    flipped = []
+    for image, mask, original, original_mask in zip(
+        images, masks, originals, original_masks
+    ):
+        if np.array_equal(image, original):
+            np.testing.assert_array_equal(mask, original_mask)
+            flipped.append(False)
+        else:
+            np.testing.assert_array_equal(image, original[:, ::-1])
+            np.testing.assert_array_equal(mask, original_mask[:, ::-1])
+            flipped.append(True)
+    assert set(flipped) == {True, False}
+
+
+def test_augment_without_shuffle_differs_per_epoch(coded_pairs):
+    ds = make_dataset(
+        coded_pairs, img_size=CODED_SIZE, batch_size=8, augment=True, seed=1
+    )
+    first, second = _epoch(ds)[0], _epoch(ds)[0]
+    assert not np.array_equal(first, second)
+
+
+def _order(ds, originals):
+    """Index in `originals` of each image of one epoch of `ds`."""
+    images, _ = _epoch(ds)
+    return [
+        next(i for i, o in enumerate(originals) if np.array_equal(image, o))
+        for image in images
+    ]
+
+
+def test_shuffle_same_seed_same_first_epoch(coded_pairs):
+    originals, _ = _originals(coded_pairs)
+
+    def fresh(seed):
+        return make_dataset(
+            coded_pairs, img_size=CODED_SIZE, batch_size=3, shuffle=True, seed=seed
+        )
+
+    first = _order(fresh(9), originals)
+    assert sorted(first) == list(range(len(coded_pairs)))
+    assert first != list(range(len(coded_pairs)))
+    assert _order(fresh(9), originals) == first
+    assert _order(fresh(10), originals) != first
+    # Reshuffled each epoch.
+    ds = fresh(9)
+    assert _order(ds, originals) == first
+    assert _order(ds, originals) != first
+
+
+def test_take_examples_shapes(coded_pairs):
+    ds = make_dataset(coded_pairs, img_size=12, batch_size=3)
+    images, masks = take_examples(ds, 5)
+    assert (images.shape, images.dtype) == ((5, 12, 12, 3), np.float32)
+    assert (masks.shape, masks.dtype) == ((5, 12, 12), np.int32)
+    all_images, _ = take_examples(ds, 100)  # more than there are: all of them
+    assert len(all_images) == len(coded_pairs)
+
+
+def _find_cache(ds: tf.data.Dataset) -> tf.data.Dataset | None:
+    """Walk the (private but long-stable) input chain down to the cache."""
+    while ds is not None:
+        if "Cache" in type(ds).__name__:
+            return ds
+        if hasattr(ds, "_input_dataset"):
+            ds = ds._input_dataset
+        else:  # a zip (the flip seeds are zipped in): follow the examples
+            ds = tf.nest.flatten(getattr(ds, "_datasets", [None]))[0]
+    return None
+
+
+@pytest.mark.parametrize("augment", [False, True])
+@pytest.mark.parametrize("size", [12, 128])
+def test_cached_part_holds_resized_uint8(coded_pairs, augment, size):
+    ds = make_dataset(
+        coded_pairs, img_size=size, batch_size=3, shuffle=True, augment=augment
+    )
+    cached = _find_cache(ds)
+    if cached is None:
+        pytest.skip("tf.data no longer exposes _input_dataset")
+    image_spec, mask_spec = cached.element_spec
+    assert (image_spec.shape.as_list(), image_spec.dtype) == ([size, size, 3], tf.uint8)
+    assert (mask_spec.shape.as_list(), mask_spec.dtype) == ([size, size, 1], tf.uint8)
+    per_example = sum(
+        spec.shape.num_elements() * spec.dtype.size for spec in (image_spec, mask_spec)
+    )
+    assert per_example == size * size * 3 + size * size  # 65_536 bytes at 128
+
+
+def test_cached_example_memory_at_128(tmp_path):
+    image_path, trimap_path = tmp_path / "Big_1.jpg", tmp_path / "Big_1.png"
+    image_path.write_bytes(jpeg_bytes(300, 200))
+    trimap_path.write_bytes(png_bytes(make_trimap(300, 200)))
+    image, mask = load_example(str(image_path), str(trimap_path), 128)
+    expected = 128 * 128 * 3 + 128 * 128
+    assert expected == 65_536  # 64 KiB per cached example
+    assert image.numpy().nbytes + mask.numpy().nbytes == expected
+    assert image.dtype == mask.dtype == tf.uint8
+
+
+def test_make_dataset_of_no_pairs_is_empty():
+    ds = make_dataset([], img_size=8, batch_size=2)
+    assert list(ds) == []
+
+
+# --------------------------------------------------------------------------
+# locate_data / make_datasets in fast mode (synthetic data)
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fast_data(tmp_path_factory):
+    config = fast_config(
+        cache_dir=str(tmp_path_factory.mktemp("cache")), max_images=16, img_size=32
+    )
+    return config, make_datasets(config)
+
+
+def test_locate_data_fast_writes_synthetic_folder(tmp_path):
+    config = fast_config(cache_dir=str(tmp_path), max_images=6, img_size=32)
+    root = locate_data(config)
+    assert root == tmp_path / "synthetic_pets_6"
+    assert len(list((root / "images").glob("*.jpg"))) == 6
+    assert len(list((root / "annotations" / "trimaps").glob("*.png"))) == 6
+
+
+def test_locate_data_uses_data_dir_when_not_fast(tmp_path):
+    config = fast_config(
+        fast=False, data_dir=str(tmp_path / "mine"), cache_dir=str(tmp_path)
+    )
+    assert locate_data(config) == tmp_path / "mine"
+
+
+def test_make_datasets_fast(fast_data):
+    config, data = fast_data
+    assert {"report", "splits", "train", "val", "test", "eval_split"} <= set(data)
+    assert data["eval_split"] == "test"
+    assert data["report"].data_dir == Path(config.cache_dir) / "synthetic_pets_16"
+    assert len(data["report"].pairs) == 16
+    sizes = {name: len(pairs) for name, pairs in data["splits"].items()}
+    assert sizes == {"train": 10, "val": 2, "test": 4}
+    for name in ("train", "val", "test"):
+        assert isinstance(data[name], tf.data.Dataset)
+        count = 0
+        for images, masks in data[name]:
+            assert images.shape[1:] == (32, 32, 3) and images.dtype == tf.float32
+            assert masks.shape[1:] == (32, 32, 1) and masks.dtype == tf.int32
+            count += len(images)
+        assert count == sizes[name]
+
+
+def test_make_datasets_fast_with_augment(tmp_path):
+    config = fast_config(
+        cache_dir=str(tmp_path), max_images=8, img_size=16, augment=True
+    )
+    data = make_datasets(config)
+    images, masks = take_examples(data["train"], 3)
+    assert images.shape == (3, 16, 16, 3) and masks.shape == (3, 16, 16)
+
+
+def test_make_datasets_random_split_evaluates_on_val(tmp_path):
+    config = fast_config(
+        cache_dir=str(tmp_path), max_images=8, img_size=16, split="random"
+    )
+    data = make_datasets(config)
+    assert data["eval_split"] == "val"
+    assert len(data["splits"]["test"]) == 0

@@ -1,0 +1,82 @@
+"""The README results block is generated from a run record, never typed."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils.config import Config, save_config
+from utils.evaluate import save_evaluation
+from utils.metrics import scores_from_confusion
+from utils.report import (
+    BEGIN,
+    END,
+    render_results,
+    save_record,
+    update_readme,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(Config(epochs=2, split="random"), run / "config.json")
+    data = {
+        "data_dir": "/somewhere/oxford_pets_mini",
+        "valid_pairs": 10,
+        "skipped": {},
+        "splits": {"train": 8, "val": 2, "test": 0},
+        "eval_split": "val",
+    }
+    (run / "data.json").write_text(json.dumps(data))
+    machine = {"cpu": "Test CPU", "cores": 2, "gpus": [], "tensorflow": "2.21.0"}
+    (run / "machine.json").write_text(json.dumps(machine))
+    (run / "history.csv").write_text(
+        "epoch,accuracy,loss,seconds,val_accuracy,val_loss,val_mean_iou\n"
+        "0,0.5,1.25,60,0.55,1.0,0.2\n"
+        "1,0.75,0.5,90,0.8,0.625,0.4\n"
+    )
+    scores = scores_from_confusion(np.array([[2, 1, 0], [0, 4, 1], [1, 0, 1]]))
+    save_evaluation(
+        dict(scores, confusion=[[2, 1, 0], [0, 4, 1], [1, 0, 1]]), run, "val"
+    )
+    (run / "best.keras").write_bytes(b"large binary, not part of the record")
+    return run
+
+
+def test_render_results_states_configuration_and_tables(run_dir):
+    text = render_results(run_dir)
+    assert "train 8, val 2, test 0 images" in text
+    assert "2 epochs, batch 32" in text and "Test CPU, 2 cores, no GPU" in text
+    assert "Training wall time: 2.5 minutes" in text
+    assert "| 2 | 0.5000 | 0.7500 | 0.6250 | 0.8000 | 0.4000 |" in text
+    assert "| pixel accuracy | 0.7000 | 0.5000 (always 'background') |" in text
+
+
+def test_save_record_copies_only_small_files(run_dir, tmp_path):
+    record = save_record(run_dir, tmp_path / "record")
+    names = {path.name for path in record.iterdir()}
+    assert "best.keras" not in names
+    assert {"config.json", "history.csv", "evaluation_val.json"} <= names
+    assert render_results(record) == render_results(run_dir)
+
+
+def test_update_readme_replaces_only_the_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
+    update_readme(readme, "new table")
+    assert readme.read_text() == f"intro\n{BEGIN}\nnew table\n{END}\noutro\n"
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="results:begin"):
+        update_readme(readme, "x")
+
+
+@pytest.mark.skipif(not (ROOT / "results").is_dir(), reason="no committed run record")
+def test_readme_matches_committed_record():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == render_results(ROOT / "results").strip()

@@ -1,0 +1,147 @@
+"""Turn a run folder into the README's results section, and keep a record of it.
+
+`python -m utils.report runs/NAME --save results --readme README.md` copies the
+run's small files to `results/` and rewrites the README block between the
+`results:begin` and `results:end` markers from them, so no number is typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from utils.evaluate import format_confusion, format_scores
+
+RECORD_FILES = ("config.json", "data.json", "history.csv", "machine.json")
+RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+LOG_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_mean_iou")
+
+
+def describe_machine() -> dict:
+    """CPU model, core count, GPUs and library versions of this machine."""
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            l for l in cpuinfo.read_text().splitlines() if l.startswith("model name")
+        ]
+        cpu = names[0].split(":", 1)[1].strip() if names else cpu
+    gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpus": gpus,
+        "tensorflow": tf.__version__,
+    }
+
+
+def save_run_record(data: dict, run_dir: str | Path) -> None:
+    """Write data.json (split sizes, skipped files) and machine.json into the run."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report = data["report"]
+    summary = {
+        "data_dir": str(report.data_dir),
+        "valid_pairs": len(report.pairs),
+        "skipped": report.skipped,
+        "splits": {name: len(pairs) for name, pairs in data["splits"].items()},
+        "eval_split": data["eval_split"],
+    }
+    (run_dir / "data.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (run_dir / "machine.json").write_text(
+        json.dumps(describe_machine(), indent=2) + "\n"
+    )
+
+
+def format_history(history: pd.DataFrame) -> str:
+    """The per-epoch training log as a Markdown table (epochs 1-based)."""
+    rows = ["| " + " | ".join(LOG_COLUMNS) + " |", "|" + " ---: |" * len(LOG_COLUMNS)]
+    for _, row in history.iterrows():
+        cells = [str(int(row["epoch"]) + 1)]
+        cells += [f"{row[column]:.4f}" for column in LOG_COLUMNS[1:]]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def render_results(record_dir: str | Path) -> str:
+    """The README's results section, built only from the files of a run record."""
+    record = Path(record_dir)
+    config = json.loads((record / "config.json").read_text())
+    data = json.loads((record / "data.json").read_text())
+    machine = json.loads((record / "machine.json").read_text())
+    history = pd.read_csv(record / "history.csv").drop_duplicates("epoch", keep="last")
+    split = data["eval_split"]
+    scores = json.loads((record / f"evaluation_{split}.json").read_text())
+    hardware = (
+        ", ".join(machine["gpus"])
+        or f"{machine['cpu']}, {machine['cores']} cores, no GPU"
+    )
+    counts = ", ".join(f"{name} {count}" for name, count in data["splits"].items())
+    minutes = history["seconds"].sum() / 60
+    parts = [
+        f"**Configuration.** {data['valid_pairs']} valid pairs from "
+        f"`{Path(data['data_dir']).name}`, split '{config['split']}' "
+        f"(seed {config['seed']}): {counts} images. {config['epochs']} epochs, "
+        f"batch {config['batch_size']}, Adam at {config['learning_rate']}, "
+        f"{config['img_size']}x{config['img_size']} pixels, loss {config['loss']}. "
+        f"Hardware: {hardware}; TensorFlow {machine['tensorflow']}. "
+        f"Training wall time: {minutes:.1f} minutes.",
+        f"**Training log.**\n\n{format_history(history)}",
+        f"**Evaluation on the {split} split** ({scores['pixels']:,} pixels).\n\n"
+        + format_scores(scores),
+        f"**Confusion matrix** (pixels).\n\n{format_confusion(scores)}",
+    ]
+    variants = record / "variants" / "variants.md"
+    if variants.is_file():
+        parts.append(f"**Variants.**\n\n{variants.read_text().strip()}")
+    return "\n\n".join(parts)
+
+
+def save_record(run_dir: str | Path, record_dir: str | Path) -> Path:
+    """Copy the small, human-readable files of a run into `record_dir`."""
+    run_dir, record_dir = Path(run_dir), Path(record_dir)
+    paths = [run_dir / name for name in RECORD_FILES]
+    paths += [path for pattern in RECORD_PATTERNS for path in run_dir.glob(pattern)]
+    for path in paths:
+        target = record_dir / path.relative_to(run_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return record_dir
+
+
+def update_readme(readme: str | Path, section: str) -> None:
+    """Replace the text between the results markers of `readme` with `section`."""
+    readme = Path(readme)
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{readme} has no {BEGIN} ... {END} block to fill.")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    readme.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: save a run's record and refresh the README from it."""
+    parser = argparse.ArgumentParser(prog="python -m utils.report")
+    parser.add_argument("run_dir")
+    parser.add_argument("--save", default="results", help="record folder to write")
+    parser.add_argument("--readme", help="README whose results block to rewrite")
+    args = parser.parse_args(argv)
+    record = save_record(args.run_dir, args.save)
+    section = render_results(record)
+    if args.readme:
+        update_readme(args.readme, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
