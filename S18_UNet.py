@@ -59,33 +59,12 @@ if "google.colab" in sys.modules:
 
 # %%
 import keras
-import pandas as pd
 from IPython.display import Markdown, display
 
-from utils.colab import configure_device, format_device_report
+from utils import colab, evaluate, figures, pipeline, plots, report, train
+from utils import variants, viewer
 from utils.config import config_from_env
-from utils.evaluate import evaluate_model, format_scores, predict_masks, save_evaluation
 from utils.model import build_unet, count_params
-from utils.pipeline import make_datasets, take_examples
-from utils.plots import (
-    plot_class_iou,
-    plot_confusion,
-    plot_error_map,
-    plot_examples,
-    plot_history,
-    plot_predictions,
-    save_readme_figures,
-)
-from utils.report import save_run_record
-from utils.train import build_model, fit_resumable
-from utils.variants import (
-    load_variant_histories,
-    plot_variant_curves,
-    plot_variant_predictions,
-    predict_variants,
-    run_variants,
-)
-from utils.viewer import PredictionCallback, make_upload_widget, make_viewer
 
 # %% [markdown]
 # Create the one config that holds every setting. `S18_*` environment
@@ -101,10 +80,10 @@ config
 # CPU. On Colab, point `config.checkpoint_dir` at Drive to survive disconnects.
 
 # %%
-device = configure_device()
+device = colab.configure_device()
 config.mixed_precision = device["mixed_precision"]
 config.jit_compile = device["jit_compile"]
-print(format_device_report(device))
+print(colab.format_device_report(device))
 
 # %% [markdown]
 # Seed Python, NumPy and TensorFlow once, so the split and the first epoch
@@ -121,8 +100,8 @@ keras.utils.set_random_seed(config.seed)
 # split sizes and this machine are recorded in the run folder.
 
 # %%
-data = make_datasets(config)
-save_run_record(data, config.run_dir)
+data = pipeline.make_datasets(config)
+report.save_run_record(data, config.run_dir)
 print(data["report"].summary())
 {name: len(pairs) for name, pairs in data["splits"].items()}
 
@@ -131,8 +110,8 @@ print(data["report"].summary())
 # classes 0 = pet, 1 = background, 2 = border (trimap values 1, 2, 3 minus 1).
 
 # %%
-images, masks = take_examples(data["train"], 3)
-plot_examples(images, masks)
+images, masks = pipeline.take_examples(data["train"], 3)
+plots.plot_examples(images, masks)
 
 # %% [markdown]
 # ## Model
@@ -145,7 +124,7 @@ plot_examples(images, masks)
 # training, moving averages when predicting.
 
 # %%
-model = build_model(config)
+model = train.build_model(config)
 model.summary()
 
 # %% [markdown]
@@ -163,8 +142,8 @@ count_params(build_unet())
 # last finished epoch, and a finished run is loaded instead of retrained.
 
 # %%
-callbacks = [] if config.fast else [PredictionCallback(images[0], masks[0])]
-history = fit_resumable(model, data["train"], data["val"], config, callbacks)
+callbacks = [] if config.fast else [viewer.PredictionCallback(images[0], masks[0])]
+history = train.fit_resumable(model, data["train"], data["val"], config, callbacks)
 history.round(4)
 
 # %% [markdown]
@@ -173,7 +152,7 @@ history.round(4)
 # Plot loss, pixel accuracy and mean IoU for training and validation.
 
 # %%
-plot_history(history)
+plots.plot_history(history)
 
 # %% [markdown]
 # ## Results
@@ -183,21 +162,21 @@ plot_history(history)
 
 # %%
 eval_split = data["eval_split"]
-scores = evaluate_model(model, data[eval_split])
-save_evaluation(scores, config.run_dir, eval_split)
-display(Markdown(f"**{eval_split} split**\n\n" + format_scores(scores)))
+scores = evaluate.evaluate_model(model, data[eval_split])
+evaluate.save_evaluation(scores, config.run_dir, eval_split)
+display(Markdown(f"**{eval_split} split**\n\n" + evaluate.format_scores(scores)))
 
 # %% [markdown]
 # The confusion matrix, normalised per true class, shows where pixels go wrong.
 
 # %%
-plot_confusion(scores)
+plots.plot_confusion(scores)
 
 # %% [markdown]
 # Per-class IoU against the baseline that always predicts the majority class.
 
 # %%
-plot_class_iou(scores)
+plots.plot_class_iou(scores)
 
 # %% [markdown]
 # ## Predictions
@@ -206,27 +185,28 @@ plot_class_iou(scores)
 # prediction and overlay with each image's IoU.
 
 # %%
-predictions = {eval_split: predict_masks(model, data[eval_split])}
-plot_predictions(*(array[:4] for array in predictions[eval_split]))
+predictions = {eval_split: evaluate.predict_masks(model, data[eval_split])}
+plots.plot_predictions(*(array[:4] for array in predictions[eval_split]))
 
 # %% [markdown]
 # Mark the wrongly labelled pixels: mostly the thin border class.
 
 # %%
-plot_error_map(*(array[:4] for array in predictions[eval_split]))
+plots.plot_error_map(*(array[:4] for array in predictions[eval_split]))
 
 # %% [markdown]
 # Explore every image with the viewer: slider, split, opacity, error map.
 
 # %%
-predictions["val"] = predict_masks(model, data["val"])
-make_viewer(predictions)
+if "val" not in predictions:
+    predictions["val"] = evaluate.predict_masks(model, data["val"])
+viewer.make_viewer(predictions)
 
 # %% [markdown]
 # Segment a photo of your own pet: it is decoded and resized by the dataset code.
 
 # %%
-make_upload_widget(model, config.img_size)
+viewer.make_upload_widget(model, config.img_size)
 
 # %% [markdown]
 # ## Variants
@@ -237,21 +217,23 @@ make_upload_widget(model, config.img_size)
 # classes; Dice is a multi-class soft Dice. Finished variants are reloaded.
 
 # %%
-variants = run_variants(config, data)
-variants
+comparison = variants.run_variants(config, data)
+comparison
 
 # %% [markdown]
 # Compare the variants' validation mean IoU epoch by epoch.
 
 # %%
-plot_variant_curves(load_variant_histories(config))
+variants.plot_variant_curves(variants.load_variant_histories(config))
 
 # %% [markdown]
 # Compare their predictions on the same validation images.
 
 # %%
 images, masks, _ = predictions["val"]
-plot_variant_predictions(predict_variants(config, data), images, masks)
+variants.plot_variant_predictions(
+    variants.predict_variants(config, data), images, masks
+)
 
 # %% [markdown]
 # ## Save the figures
@@ -261,7 +243,7 @@ plot_variant_predictions(predict_variants(config, data), images, masks)
 
 # %%
 figure_dir = f"{config.run_dir}/figures" if config.fast else "images"
-saved = save_readme_figures(
+saved = figures.save_readme_figures(
     figure_dir, history, *predictions[eval_split], scores, model
 )
 sorted(saved)

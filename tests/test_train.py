@@ -128,3 +128,12 @@ def test_parse_args_overrides_defaults():
     config = parse_args(["--epochs", "5", "--batch-size", "16", "--split", "random"])
     assert (config.epochs, config.batch_size, config.split) == (5, 16, "random")
     assert parse_args(["--fast"]).fast
+
+
+def test_run_folder_with_other_settings_is_refused(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    data = make_datasets(config)
+    fit_resumable(build_model(config), data["train"], data["val"], config, verbose=0)
+    other = tiny_config(tmp_path, epochs=2)
+    with pytest.raises(ValueError, match=r"other settings \(epochs\)"):
+        fit_resumable(build_model(other), data["train"], data["val"], other, verbose=0)

@@ -8,6 +8,7 @@ best.keras (best val mean IoU), final.keras and the evaluation files.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -17,12 +18,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from utils.config import Config, config_from_env, save_config  # noqa: E402
+from utils.config import Config, config_from_env, load_config, save_config  # noqa: E402
 from utils.losses import make_loss  # noqa: E402
 from utils.metrics import make_metrics  # noqa: E402
 from utils.model import build_unet  # noqa: E402
 
 MONITOR = "val_mean_iou"
+# Where a run is kept or which device runs it, not what it learns.
+WHERE_FIELDS = {
+    "run_dir",
+    "checkpoint_dir",
+    "cache_dir",
+    "data_dir",
+    "mixed_precision",
+    "jit_compile",
+    "variant_epochs",
+}
 
 
 def build_model(config: Config) -> keras.Model:
@@ -54,10 +65,25 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
 
 
-def is_finished(run_dir: Path, config: Config) -> bool:
-    """True when the run folder holds a completed run of `config.epochs`."""
-    done = len(read_history(run_dir)) >= config.epochs or config.early_stopping
-    return (run_dir / "final.keras").is_file() and done
+def check_same_run(run_dir: Path, config: Config) -> None:
+    """Refuse to resume or reuse a run folder made with other hyperparameters."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    saved, current = dataclasses.asdict(load_config(path)), dataclasses.asdict(config)
+    differ = sorted(
+        key for key in current if key not in WHERE_FIELDS and saved[key] != current[key]
+    )
+    if differ:
+        raise ValueError(
+            f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
+            "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
+        )
+
+
+def is_finished(run_dir: Path) -> bool:
+    """True when the run folder holds a completed run."""
+    return (run_dir / "final.keras").is_file() and (run_dir / "config.json").is_file()
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -109,11 +135,14 @@ def fit_resumable(
     """
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if is_finished(run_dir, config):
+    if is_finished(run_dir) or config.backup_dir.is_dir():
+        check_same_run(run_dir, config)
+    if is_finished(run_dir):
         print(f"{run_dir} already holds a finished run: loading its final weights.")
         model.set_weights(load_model(run_dir / "final.keras").get_weights())
         return read_history(run_dir)
     if not config.backup_dir.is_dir():
+        (run_dir / "final.keras").unlink(missing_ok=True)
         (run_dir / "history.csv").unlink(missing_ok=True)
         (run_dir / "best.keras").unlink(missing_ok=True)
     save_config(config, run_dir / "config.json")
@@ -152,10 +181,11 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     return {"model": model, "history": history, "scores": scores, "data": data}
 
 
-def parse_args(argv: list[str] | None = None) -> Config:
+def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train"):
     """Command-line flags -> Config (unset flags keep the S18_* env or defaults)."""
-    parser = argparse.ArgumentParser(prog="python -m utils.train")
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--variant-epochs", type=int, dest="variant_epochs")
     parser.add_argument("--batch-size", type=int, dest="batch_size")
     parser.add_argument("--learning-rate", type=float, dest="learning_rate")
     parser.add_argument("--data-dir", dest="data_dir")

@@ -1,0 +1,304 @@
+"""Benchmark the U-Net's training, inference and data preparation on this machine.
+
+`python -m utils.bench [--data-dir DIR] [--count N] [--steps S] [--json PATH]`
+measures everything in one process: FLOPs per image, a reference convolution
+rate, fit images/s from memory and through the pipeline, predict images/s and
+how data preparation time and memory scale with the image count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from utils.bench_data import PROJECT_ROOT, markdown_table, measure_scaling  # noqa: E402
+from utils.bench_data import repeat_pairs, timed_pass  # noqa: E402
+from utils.config import Config  # noqa: E402
+from utils.data import Pair, scan_pets  # noqa: E402
+from utils.pipeline import make_dataset  # noqa: E402
+from utils.synthetic import make_synthetic_pets  # noqa: E402
+from utils.train import build_model  # noqa: E402
+
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
+SCALING_COUNTS = (250, 500, 1000)
+CONV_SHAPE = (32, 64, 64, 64)  # (batch, height, width, channels) of the reference
+HEADER = ("machine", "data", "settings")  # results sections printed as key=value
+
+
+def conv_forward_flops(layer: keras.layers.Layer) -> float:
+    """Forward FLOPs per image (2 per multiply-add) of a conv layer; 0 otherwise."""
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        # Every input pixel scatters a K x K x C_out footprint: count on the
+        # input grid, not the (stride x larger) output grid.
+        grid, (k_h, k_w, c_out, c_in) = layer.input.shape, layer.kernel.shape
+    elif isinstance(layer, keras.layers.Conv2D):
+        # The kernel holds C_in per group, so grouped convs count right too.
+        grid, (k_h, k_w, c_in, c_out) = layer.output.shape, layer.kernel.shape
+    else:
+        return 0.0
+    return 2.0 * k_h * k_w * c_in * c_out * grid[1] * grid[2]
+
+
+def forward_flops_per_image(model: keras.Model) -> float:
+    """Forward FLOPs per image of every Conv2D/Conv2DTranspose, nested models too."""
+    total = 0.0
+    for layer in model.layers:
+        nested = isinstance(layer, keras.Model)
+        total += forward_flops_per_image(layer) if nested else conv_forward_flops(layer)
+    return total
+
+
+def training_flops_per_image(model: keras.Model) -> float:
+    """Training FLOPs per image: forward plus backward (input and weight grads)."""
+    return 3.0 * forward_flops_per_image(model)
+
+
+def reference_conv_rate(shape: tuple = CONV_SHAPE, runs: int = 5) -> dict:
+    """GFLOP/s of one large 3x3 'same' convolution under tf.function."""
+    batch, height, width, channels = shape
+    images = tf.random.normal(shape)
+    kernel = tf.random.normal((3, 3, channels, channels))
+    # The sum forces the whole result to be computed and costs ~nothing.
+    conv = tf.function(lambda x, k: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
+    conv(images, kernel).numpy()  # warm-up: tracing and oneDNN kernel selection
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        conv(images, kernel).numpy()
+        seconds.append(time.perf_counter() - started)
+    flops = 2.0 * batch * height * width * 9 * channels * channels
+    return {
+        "shape": list(shape),
+        "runs": runs,
+        "gflop_per_run": flops / 1e9,
+        "best_gflops": flops / min(seconds) / 1e9,
+        "median_gflops": flops / statistics.median(seconds) / 1e9,
+    }
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time from the start of a fit's first batch to the end of its last."""
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if batch == 0:
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def fit_rate(model: keras.Model, ds: tf.data.Dataset, steps: int, batch: int) -> float:
+    """Training images/s of `model.fit` for `steps` full batches of a repeating ds."""
+    # Timed from batch to batch: fit's own set-up (callbacks, iterator) is a
+    # fixed cost that would swamp short runs.
+    timer = StepTimer()
+    model.fit(
+        ds, epochs=1, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0
+    )
+    return steps * batch / timer.seconds
+
+
+def in_memory_dataset(
+    images: tf.Tensor, masks: tf.Tensor, batch_size: int
+) -> tf.data.Dataset:
+    """Endless batches of tensors already in memory: the compute ceiling's input."""
+    ds = tf.data.Dataset.from_tensor_slices((images, masks)).batch(batch_size)
+    return ds.repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def measure_training(
+    model: keras.Model, pairs: list[Pair], img_size: int, batch_size: int, steps: int
+) -> tuple[dict, tf.Tensor]:
+    """Pipeline passes, then fit images/s from memory and through the pipeline.
+
+    `len(pairs)` must be a multiple of `batch_size` so every step is a full
+    batch (a partial one would retrace the train step inside the timing).
+    Returns the results and the images held in memory.
+    """
+    ds = make_dataset(pairs, img_size, batch_size, shuffle=True, cache="")
+    count, first_pass = timed_pass(ds)
+    _, cached_pass = timed_pass(ds)
+    images, masks = (tf.concat(list(parts), 0) for parts in zip(*ds))
+    memory_ds = in_memory_dataset(images, masks, batch_size)
+    warm_up = batch_size / fit_rate(model, memory_ds, 1, batch_size)  # traces
+    in_memory = fit_rate(model, memory_ds, steps, batch_size)
+    # Same shapes and dtypes as in memory, so the traced train step is reused.
+    pipeline = fit_rate(model, ds.repeat(), steps, batch_size)
+    results = {
+        "pipeline_images": count,
+        "pipeline_first_pass_s": first_pass,
+        "pipeline_cached_pass_images_per_s": count / cached_pass,
+        "warm_up_step_s": warm_up,
+        "fit_in_memory_images_per_s": in_memory,
+        "fit_pipeline_images_per_s": pipeline,
+        "pipeline_over_in_memory": pipeline / in_memory,
+    }
+    return results, images
+
+
+def measure_inference(model: keras.Model, images: tf.Tensor, runs: int) -> dict:
+    """predict_on_batch images/s on one batch, after a tracing warm-up call."""
+    model.predict_on_batch(images)
+    started = time.perf_counter()
+    for _ in range(runs):
+        model.predict_on_batch(images)
+    seconds = time.perf_counter() - started
+    batch = int(images.shape[0])
+    return {"batch_size": batch, "runs": runs, "images_per_s": runs * batch / seconds}
+
+
+def machine_info() -> dict:
+    """CPU model, cores, load, TensorFlow/Keras versions and TF thread settings."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in lines if "model name" in line]
+    return {
+        "cpu_model": names[0] if names else "unknown",
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "load_average_1m": os.getloadavg()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        # 0 is TensorFlow's default: as many threads as usable cores.
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def flop_results(model: keras.Model, training: dict, reference: dict) -> dict:
+    """FLOPs per image and the FLOP/s fit achieved, also as a share of reference."""
+    flops = training_flops_per_image(model)
+    peak = reference["best_gflops"] * 1e9
+    results = {
+        "forward_gflop_per_image": flops / 3e9,
+        "training_gflop_per_image": flops / 1e9,
+    }
+    for source in ("in_memory", "pipeline"):
+        achieved = flops * training[f"fit_{source}_images_per_s"]
+        results[f"fit_{source}_gflops"] = achieved / 1e9
+        results[f"fit_{source}_fraction_of_reference"] = achieved / peak
+    return results
+
+
+def find_data(data_dir: str | None, tmp: str, count: int) -> tuple[Path, str]:
+    """The folder to measure and where it came from (given, default, synthetic)."""
+    if data_dir:
+        return Path(data_dir), "given"
+    if DEFAULT_DATA_DIR.is_dir():
+        return DEFAULT_DATA_DIR, "default real Oxford-IIIT Pet subset"
+    return make_synthetic_pets(Path(tmp), max(count, 48), seed=0), "synthetic"
+
+
+def run_benchmark(
+    data_dir: str | None = None,
+    count: int = 96,
+    steps: int = 3,
+    img_size: int = 128,
+    batch_size: int = 32,
+    scaling_counts: tuple = SCALING_COUNTS,
+    conv_shape: tuple = CONV_SHAPE,
+) -> dict:
+    """Every measurement of `python -m utils.bench`, as a JSON-ready dict."""
+    config = Config(img_size=img_size, batch_size=batch_size)
+    # Whole batches only, so no step of a timed fit retraces on a short batch.
+    used = max(1, math.ceil(count / batch_size)) * batch_size
+    settings = dict(count=used, steps=steps, img_size=img_size, batch_size=batch_size)
+    with tempfile.TemporaryDirectory(prefix="bench_pets_") as tmp:
+        folder, source = find_data(data_dir, tmp, used)
+        pairs = scan_pets(folder).pairs
+        results = {
+            "machine": machine_info(),
+            "settings": settings,
+            "data": dict(dir=str(folder), source=source, pairs=len(pairs)),
+            "reference_conv": reference_conv_rate(conv_shape),
+            "scaling": measure_scaling(pairs, scaling_counts, img_size, batch_size),
+        }
+        results["data"]["fit_pairs_repeated"] = used > len(pairs)
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config)
+        training, images = measure_training(
+            model, repeat_pairs(pairs, used), img_size, batch_size, steps
+        )
+        results["training"] = training
+        results["flops"] = flop_results(model, training, results["reference_conv"])
+        results["inference"] = measure_inference(model, images[:batch_size], steps)
+    return results
+
+
+def format_report(results: dict) -> str:
+    """The printable Markdown report of `run_benchmark` results."""
+    flops, fit, conv = results["flops"], results["training"], results["reference_conv"]
+    rows = [
+        ["training GFLOP / image (3 x forward)", flops["training_gflop_per_image"]],
+        ["reference 3x3 conv GFLOP/s, best", conv["best_gflops"]],
+        ["reference 3x3 conv GFLOP/s, median", conv["median_gflops"]],
+        ["fit, in-memory tensors (images/s)", fit["fit_in_memory_images_per_s"]],
+        ["fit, pipeline cached (images/s)", fit["fit_pipeline_images_per_s"]],
+        ["fit, pipeline / in-memory", fit["pipeline_over_in_memory"]],
+        ["fit, in-memory GFLOP/s", flops["fit_in_memory_gflops"]],
+        ["fit, in-memory / reference", flops["fit_in_memory_fraction_of_reference"]],
+        ["fit, pipeline / reference", flops["fit_pipeline_fraction_of_reference"]],
+        ["first train step incl. tracing (s)", fit["warm_up_step_s"]],
+        ["pipeline first pass, data only (s)", fit["pipeline_first_pass_s"]],
+        ["pipeline cached pass (images/s)", fit["pipeline_cached_pass_images_per_s"]],
+        ["predict_on_batch (images/s)", results["inference"]["images_per_s"]],
+    ]
+    scaling = results["scaling"]
+    return "\n".join(
+        [
+            *(f"{name}: {key_values(results[name])}" for name in HEADER),
+            "",
+            markdown_table(["measurement", "value"], rows),
+            "",
+            "Data preparation (decode+resize+cache; pairs repeated to reach a count):",
+            "",
+            markdown_table(list(scaling[0]), [list(row.values()) for row in scaling]),
+        ]
+    )
+
+
+def key_values(section: dict) -> str:
+    """'key=value, ...' of one results section, for the report's header lines."""
+    return ", ".join(f"{key}={value}" for key, value in section.items())
+
+
+def parse_ints(text: str) -> tuple[int, ...]:
+    """'250,500,1000' -> (250, 500, 1000), for the comma-separated options."""
+    return tuple(int(n) for n in text.split(","))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m utils.bench`."""
+    parser = argparse.ArgumentParser(prog="python -m utils.bench")
+    add = parser.add_argument
+    add("--data-dir", help=f"default: {DEFAULT_DATA_DIR} if present, else synthetic")
+    add("--count", type=int, default=96, help="pairs to fit on (whole batches)")
+    add("--steps", type=int, default=3, help="timed steps per fit (default 3)")
+    add("--img-size", type=int, default=128)
+    add("--batch-size", type=int, default=32)
+    add("--scaling", dest="scaling_counts", type=parse_ints, default=SCALING_COUNTS)
+    add("--conv-shape", type=parse_ints, default=CONV_SHAPE, help="reference B,H,W,C")
+    add("--json", help="also write the results to this file")
+    options = vars(parser.parse_args(argv))
+    json_path = options.pop("json")
+    try:
+        results = run_benchmark(**options)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    print(format_report(results))
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

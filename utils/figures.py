@@ -1,0 +1,53 @@
+"""Write every figure the README embeds, with stable names, from one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from utils.architecture import plot_architecture
+from utils.plots import (
+    plot_class_iou,
+    plot_confusion,
+    plot_error_map,
+    plot_history,
+    plot_predictions,
+)
+
+
+def save_readme_figures(
+    out_dir: str | Path,
+    history: pd.DataFrame,
+    images: np.ndarray,
+    masks: np.ndarray,
+    pred_masks: np.ndarray,
+    scores: dict,
+    model: keras.Model,
+    count: int = 4,
+    dpi: int = 110,
+) -> dict[str, Path]:
+    """Write the README's PNG figures into out_dir; return {name: path}.
+
+    images, masks, pred_masks as from evaluate.predict_masks (the first
+    `count` are drawn); scores as from evaluate.evaluate_model.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    examples = (images[:count], masks[:count], pred_masks[:count])
+    # Drawn one at a time so a single figure is held in memory at once.
+    draw = {
+        "training_curves": lambda: plot_history(history),
+        "predictions": lambda: plot_predictions(*examples),
+        "error_map": lambda: plot_error_map(*examples),
+        "confusion_matrix": lambda: plot_confusion(scores),
+        "class_iou": lambda: plot_class_iou(scores),
+        "architecture": lambda: plot_architecture(model),
+    }
+    paths = {}
+    for name, plot in draw.items():
+        paths[name] = out_dir / f"{name}.png"
+        plot().savefig(paths[name], dpi=dpi, bbox_inches="tight")
+    return paths

@@ -1,0 +1,255 @@
+"""The assignment's four U-Nets: train each alike, compare them, plot them.
+
+`python -m utils.variants --variant-epochs 20 --data-dir DIR --out runs/NAME` trains (or
+reloads) every variant into runs/NAME/variants/<slug>/ and writes the table
+(variants.csv, variants.md) and figures into runs/NAME/variants/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from utils.config import CLASS_NAMES, Config
+from utils.evaluate import evaluate_model
+from utils.metrics import image_scores
+from utils.model import count_params
+from utils.plots import (
+    add_legend,
+    class_legend_handles,
+    colorize_mask,
+    new_figure,
+    show_panel,
+)
+from utils.pipeline import make_dataset, make_datasets, take_examples
+from utils.train import (
+    MONITOR,
+    build_model,
+    fit_resumable,
+    load_model,
+    parse_args,
+    read_history,
+)
+
+# "BCE" in the assignment means sparse categorical cross-entropy from logits
+# ("ce"): the masks have 3 classes, so binary cross-entropy does not apply.
+VARIANTS: dict[str, dict[str, str]] = {
+    name: dict(downsample=down, upsample=up, loss=loss)
+    for name, down, up, loss in [
+        ("MaxPool+Transpose+CE", "maxpool", "transpose", "ce"),
+        ("MaxPool+Transpose+Dice", "maxpool", "transpose", "dice"),
+        ("StridedConv+Transpose+CE", "strided", "transpose", "ce"),
+        ("StridedConv+Upsample+Dice", "strided", "bilinear", "dice"),
+    ]
+}
+# Table column -> (Markdown header, cell format).
+COLUMNS = {
+    "variant": ("variant", "{}"),
+    "parameters": ("parameters", "{:,}"),
+    "seconds_per_epoch": ("s/epoch (train+val)", "{:.1f}"),
+    "epochs": ("epochs", "{}"),
+    "best_epoch": ("best epoch", "{}"),
+    "val_pixel_accuracy": ("val pixel acc", "{:.4f}"),
+    "val_mean_iou": ("val mIoU", "{:.4f}"),
+    "val_mean_dice": ("val mean Dice", "{:.4f}"),
+    "majority_accuracy": ("majority acc", "{:.4f}"),
+}
+
+
+def variants_dir(config: Config) -> Path:
+    """The folder holding every variant's run plus the comparison table."""
+    return Path(config.run_dir) / "variants"
+
+
+def variant_config(config: Config, name: str) -> Config:
+    """`config` with the variant's overrides, its epoch budget and its own folders."""
+    if name not in VARIANTS:
+        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {name!r}")
+    # Folder name: 'MaxPool+Transpose+CE' -> 'maxpool-transpose-ce'.
+    slug = name.lower().replace("+", "-")
+    checkpoint_dir = None
+    if config.checkpoint_dir:
+        checkpoint_dir = str(Path(config.checkpoint_dir) / "variants" / slug)
+    return dataclasses.replace(
+        config,
+        **VARIANTS[name],
+        epochs=config.variant_epochs,
+        # Early stopping would give each variant a different budget.
+        early_stopping=False,
+        run_dir=str(variants_dir(config) / slug),
+        checkpoint_dir=checkpoint_dir,
+    )
+
+
+def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> dict:
+    """Train (or reload) one variant and return its row of the comparison table."""
+    vconfig = variant_config(config, name)
+    run_dir = Path(vconfig.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # A fresh train pipeline per variant: a reused shuffled tf.data dataset
+    # advances its seed, so each variant would see other batch orders.
+    train_ds = make_dataset(
+        data["splits"]["train"],
+        config.img_size,
+        config.batch_size,
+        shuffle=True,
+        augment=config.augment,
+        seed=config.seed,
+    )
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(vconfig)
+    history = fit_resumable(model, train_ds, data["val"], vconfig, verbose=verbose)
+    scores = evaluate_model(model, data["val"])
+    best = int(history.loc[history[MONITOR].idxmax(), "epoch"]) + 1
+    return {
+        "variant": name,
+        "parameters": count_params(model)["total"],
+        # The median, so the graph tracing of the first epoch does not dominate.
+        "seconds_per_epoch": float(history["seconds"].median()),
+        "epochs": len(history),
+        "best_epoch": best,
+        "val_pixel_accuracy": scores["pixel_accuracy"],
+        "val_mean_iou": scores["mean_iou"],
+        "val_mean_dice": scores["mean_dice"],
+        "majority_accuracy": scores["majority_accuracy"],
+    }
+
+
+def run_variants(
+    config: Config,
+    data: dict,
+    names: list[str] | None = None,
+    verbose: int | str = 2,
+) -> pd.DataFrame:
+    """Train or reload each variant alike; write the table, and return it.
+
+    Scores come from the val split with each variant's final weights, not its
+    best epoch; `best_epoch` (1-based, by val mean IoU) shows when it peaked.
+    """
+    table = pd.DataFrame(
+        [train_variant(config, data, name, verbose) for name in names or VARIANTS]
+    )
+    out = variants_dir(config)
+    table.to_csv(out / "variants.csv", index=False)
+    (out / "variants.md").write_text(format_variants_table(table, config, data) + "\n")
+    return table
+
+
+def load_variant_histories(config: Config) -> dict[str, pd.DataFrame]:
+    """Per-epoch history of every variant that has one, in `VARIANTS` order."""
+    histories = {
+        name: read_history(variant_config(config, name).run_dir) for name in VARIANTS
+    }
+    return {name: history for name, history in histories.items() if len(history)}
+
+
+def format_variants_table(table: pd.DataFrame, config: Config, data: dict) -> str:
+    """The comparison as Markdown, headed by the budget it was measured under."""
+    sizes = {split: len(pairs) for split, pairs in data["splits"].items()}
+    source = (
+        "synthetic pets (fast mode)"
+        if config.fast
+        else f"Oxford-IIIT Pet, {config.split} split"
+    )
+    lines = [
+        f"Budget per variant: {config.variant_epochs} epochs, batch "
+        f"{config.batch_size}, img_size {config.img_size}, seed {config.seed}; "
+        f"{sizes['train']} train / {sizes['val']} val images; data: {source}.",
+        "",
+        "Scores: val split, final weights. s/epoch: median wall time of an epoch "
+        "(training and validation). majority acc: always predicting the most "
+        "common class.",
+        "",
+        "| " + " | ".join(header for header, _ in COLUMNS.values()) + " |",
+        "| --- |" + " ---: |" * (len(COLUMNS) - 1),
+    ]
+    for row in table.to_dict("records"):
+        cells = [
+            "n/a" if pd.isna(row[column]) else cell.format(row[column])
+            for column, (_, cell) in COLUMNS.items()
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_variant_curves(histories: dict[str, pd.DataFrame]) -> Figure:
+    """Validation mean IoU and validation loss per epoch, one line per variant."""
+    fig = new_figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    panels = [
+        (MONITOR, "validation mean IoU"),
+        ("val_loss", "validation loss (each its own loss: CE and Dice differ)"),
+    ]
+    for ax, (column, title) in zip(axes, panels):
+        for name, history in histories.items():
+            ax.plot(history["epoch"] + 1, history[column], marker=".", label=name)
+        ax.set(title=title, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def plot_variant_predictions(
+    predictions: dict[str, np.ndarray],
+    images: np.ndarray,
+    masks: np.ndarray,
+    count: int = 4,
+) -> Figure:
+    """Rows of image | truth | each variant's prediction (with its image mIoU)."""
+    rows = min(count, len(images), *(len(p) for p in predictions.values()))
+    cols = 2 + len(predictions)
+    fig = new_figure(figsize=(2.4 * cols, 2.5 * rows + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for row in range(rows):
+        header = row == 0
+        show_panel(axes[row, 0], images[row], "image" if header else "")
+        show_panel(axes[row, 1], colorize_mask(masks[row]), "truth" if header else "")
+        for col, (name, pred_masks) in enumerate(predictions.items(), start=2):
+            score = image_scores(masks[row], pred_masks[row], len(CLASS_NAMES))
+            title = f"mIoU {score['mean_iou']:.2f}"
+            title = f"{name}\n{title}" if header else title
+            show_panel(axes[row, col], colorize_mask(pred_masks[row]), title)
+    add_legend(fig, class_legend_handles())
+    return fig
+
+
+def predict_variants(
+    config: Config, data: dict, names: list[str] | None = None, count: int = 4
+) -> dict[str, np.ndarray]:
+    """Predicted masks (count, S, S) of the first val images, per finished variant."""
+    images, _ = take_examples(data["val"], count)
+    predictions = {}
+    for name in names or VARIANTS:
+        path = Path(variant_config(config, name).run_dir) / "final.keras"
+        if not path.is_file():
+            print(f"{name}: no final.keras in {path.parent}, skipped.")
+            continue
+        logits = load_model(path).predict(images, verbose=0)
+        predictions[name] = np.argmax(logits, axis=-1).astype(np.uint8)
+    return predictions
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m utils.variants`."""
+    config = parse_args(argv, prog="python -m utils.variants")
+    keras.utils.set_random_seed(config.seed)
+    data = make_datasets(config)
+    table = run_variants(config, data)
+    print(format_variants_table(table, config, data))
+    out = variants_dir(config)
+    curves = plot_variant_curves(load_variant_histories(config))
+    curves.savefig(out / "variant_curves.png", dpi=120)
+    images, masks = take_examples(data["val"], 4)
+    grid = plot_variant_predictions(predict_variants(config, data), images, masks)
+    grid.savefig(out / "variant_predictions.png", dpi=120)
+    print(f"variants folder: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Notebook widgets: browse predictions, segment an uploaded photo, watch training."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import keras
+import numpy as np
+import tensorflow as tf
+from IPython.display import display
+from matplotlib.figure import Figure
+
+from utils.config import CLASS_NAMES
+from utils.metrics import image_scores
+from utils.pipeline import load_image_bytes
+from utils.plots import (
+    add_legend,
+    class_legend_handles,
+    colorize_mask,
+    new_figure,
+    overlay_mask,
+    render_example,
+    show_panel,
+)
+
+BAD_IMAGE = "not an image file that can be decoded (JPEG, PNG, GIF, BMP)"
+EMPTY_UPLOAD = "the upload is empty"
+
+
+def predict_one(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """(S, S, 3) float32 image in [0, 1] -> (S, S) uint8 predicted class ids."""
+    logits = model(image[None], training=False)
+    return np.argmax(np.asarray(logits)[0], axis=-1).astype(np.uint8)
+
+
+class SegmentationViewer(widgets.VBox):
+    """Browse precomputed predictions by split and index, as overlay or error map.
+
+    `last_render` records split, index, mode, alpha and the stats text of the
+    image on show, so the state can be checked without a browser.
+    """
+
+    def __init__(
+        self,
+        splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        class_names: tuple[str, ...] = CLASS_NAMES,
+    ):
+        super().__init__()
+        self.splits = {
+            name: arrays for name, arrays in splits.items() if len(arrays[0])
+        }
+        if not self.splits:
+            raise ValueError("the viewer needs at least one split with images")
+        self.class_names = class_names
+        self.last_render: dict = {}
+        self._make_controls()
+        self.split_dropdown.observe(self._on_split, names="value")
+        for control in (self.index_slider, self.alpha_slider, self.mode_buttons):
+            control.observe(self.update, names="value")
+        self.prev_button.on_click(lambda _: self.step(-1))
+        self.next_button.on_click(lambda _: self.step(1))
+        self.update()
+
+    def _make_controls(self) -> None:
+        """Create the controls and lay them out as this box's children."""
+        first = next(iter(self.splits))
+        self.split_dropdown = widgets.Dropdown(
+            options=list(self.splits), value=first, description="split"
+        )
+        # Draw on release, not at every step of a drag: a draw takes ~0.1 s.
+        self.index_slider = widgets.IntSlider(
+            0,
+            min=0,
+            max=self._count(first) - 1,
+            description="image",
+            continuous_update=False,
+        )
+        self.prev_button = widgets.Button(description="previous", icon="arrow-left")
+        self.next_button = widgets.Button(description="next", icon="arrow-right")
+        self.alpha_slider = widgets.FloatSlider(
+            0.5,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="opacity",
+            continuous_update=False,
+        )
+        self.mode_buttons = widgets.ToggleButtons(
+            options=[("prediction", "prediction"), ("error map", "error")]
+        )
+        self.stats = widgets.HTML()
+        self.output = widgets.Output()
+        self.children = [
+            widgets.HBox([self.split_dropdown, self.mode_buttons]),
+            widgets.HBox([self.prev_button, self.index_slider, self.next_button]),
+            self.alpha_slider,
+            self.stats,
+            self.output,
+        ]
+
+    def _count(self, split: str) -> int:
+        """Number of images in a split."""
+        return len(self.splits[split][0])
+
+    def _on_split(self, change: dict) -> None:
+        """Fit the slider to the new split, then draw once."""
+        # Shrinking max may clamp the index; mute the slider so that does not
+        # draw a second time.
+        self.index_slider.unobserve(self.update, names="value")
+        self.index_slider.max = self._count(change["new"]) - 1
+        self.index_slider.observe(self.update, names="value")
+        self.update()
+
+    def step(self, delta: int) -> None:
+        """Move the index by delta, staying inside the split."""
+        value = self.index_slider.value + delta
+        self.index_slider.value = min(max(value, 0), self.index_slider.max)
+
+    def update(self, change: dict | None = None) -> None:
+        """Redraw the current image and its stats from the controls' values."""
+        split, index = self.split_dropdown.value, self.index_slider.value
+        mode, alpha = self.mode_buttons.value, self.alpha_slider.value
+        image, mask, pred_mask = (array[index] for array in self.splits[split])
+        stats = image_scores(mask, pred_mask, len(self.class_names))
+        self.stats.value = (
+            f"<b>{html.escape(split)}</b> image {index + 1} of {self._count(split)}: "
+            f"IoU {stats['mean_iou']:.3f}, pixel accuracy {stats['accuracy']:.1%}"
+        )
+        fig = render_example(image, mask, pred_mask, mode, alpha, self.class_names)
+        self.output.clear_output(wait=True)
+        with self.output:
+            display(fig)
+        self.last_render = dict(
+            split=split, index=index, mode=mode, alpha=alpha, stats=self.stats.value
+        )
+
+
+def make_viewer(
+    splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    class_names: tuple[str, ...] = CLASS_NAMES,
+) -> SegmentationViewer:
+    """The viewer widget over {split: (images, masks, pred_masks)} from predict_masks.
+
+    images (N, S, S, 3) float32 in [0, 1]; masks, pred_masks (N, S, S) uint8.
+    """
+    return SegmentationViewer(splits, class_names)
+
+
+def segment_image_bytes(
+    model: keras.Model, data: bytes, img_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and resize image bytes as the dataset does, then predict.
+
+    Returns image (S, S, 3) float32 in [0, 1] and pred_mask (S, S) uint8; raises
+    ValueError with a readable reason for empty or undecodable bytes.
+    """
+    data = bytes(data)
+    if not data:
+        raise ValueError(EMPTY_UPLOAD)
+    try:
+        image = load_image_bytes(data, img_size)
+    except tf.errors.OpError as error:
+        raise ValueError(BAD_IMAGE) from error
+    return image, predict_one(model, image)
+
+
+def plot_segmentation(
+    image: np.ndarray,
+    pred_mask: np.ndarray,
+    alpha: float = 0.5,
+    class_names: tuple[str, ...] = CLASS_NAMES,
+    title: str = "",
+) -> Figure:
+    """Image | predicted trimap | overlay, with the class legend.
+
+    image (S, S, 3) float in [0, 1]; pred_mask (S, S) class ids.
+    """
+    fig = new_figure(figsize=(9, 3.6))
+    axes = fig.subplots(1, 3)
+    show_panel(axes[0], image, "image")
+    show_panel(axes[1], colorize_mask(pred_mask), "predicted trimap")
+    show_panel(axes[2], overlay_mask(image, pred_mask, alpha), "prediction overlay")
+    if title:
+        fig.suptitle(title)
+    add_legend(fig, class_legend_handles(class_names))
+    return fig
+
+
+def handle_upload(
+    model: keras.Model, img_size: int, uploads: tuple, output: widgets.Output
+) -> Figure | str | None:
+    """Segment the first upload into `output`; return its figure or error message.
+
+    uploads is a FileUpload value: a tuple of dicts with "name" and "content".
+    """
+    if not uploads:
+        return None
+    name = uploads[0].get("name", "upload")
+    output.clear_output(wait=True)
+    try:
+        image, pred_mask = segment_image_bytes(model, uploads[0]["content"], img_size)
+    except ValueError as error:
+        message = f"Cannot segment {name}: {error}."
+        with output:
+            print(message)
+        return message
+    fig = plot_segmentation(image, pred_mask, title=name)
+    with output:
+        display(fig)
+    return fig
+
+
+def make_upload_widget(model: keras.Model, img_size: int) -> widgets.VBox:
+    """A file picker that segments the chosen image and shows the result below it."""
+    upload = widgets.FileUpload(
+        accept="image/*", multiple=False, description="pet photo"
+    )
+    output = widgets.Output()
+    upload.observe(
+        lambda change: handle_upload(model, img_size, change["new"], output),
+        names="value",
+    )
+    return widgets.VBox([upload, output])
+
+
+class PredictionCallback(keras.callbacks.Callback):
+    """After every epoch, show the model's prediction on one image in place.
+
+    image (S, S, 3) float32 in [0, 1]; mask (S, S) class ids. `figure` holds the
+    latest rendering.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        mode: str = "prediction",
+        alpha: float = 0.5,
+        class_names: tuple[str, ...] = CLASS_NAMES,
+    ):
+        super().__init__()
+        self.image, self.mask = image, mask
+        self.mode, self.alpha, self.class_names = mode, alpha, class_names
+        self.figure: Figure | None = None
+        self._handle = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Start a new display for each fit, in the cell that runs it."""
+        self._handle = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Predict the image and replace the previous epoch's figure."""
+        pred_mask = predict_one(self.model, self.image)
+        shown = (self.image, self.mask, pred_mask, self.mode, self.alpha)
+        title = f"epoch {epoch + 1}: "
+        self.figure = render_example(*shown, self.class_names, title=title)
+        # Outside IPython display() returns no handle; then just display again.
+        if self._handle is None:
+            self._handle = display(self.figure, display_id=True)
+        else:
+            self._handle.update(self.figure)
