@@ -139,11 +139,14 @@ count_params(build_unet())
 #
 # Train with a CSV log, a best-model checkpoint on validation mean IoU and a
 # resume backup: re-running this cell after a disconnect continues from the
-# last finished epoch, and a finished run is loaded instead of retrained.
+# last finished epoch, and a finished run is loaded instead of retrained. One
+# log line per epoch; the picture below it shows a training image's prediction.
 
 # %%
 callbacks = [] if config.fast else [viewer.PredictionCallback(images[0], masks[0])]
-history = train.fit_resumable(model, data["train"], data["val"], config, callbacks)
+history = train.fit_resumable(
+    model, data["train"], data["val"], config, callbacks, verbose=2
+)
 history.round(4)
 
 # %% [markdown]
@@ -218,22 +221,24 @@ viewer.make_upload_widget(model, config.img_size)
 
 # %%
 comparison = variants.run_variants(config, data)
-comparison
+display(Markdown(variants.format_variants_table(comparison, config, data)))
 
 # %% [markdown]
 # Compare the variants' validation mean IoU epoch by epoch.
 
 # %%
-variants.plot_variant_curves(variants.load_variant_histories(config))
+variant_curves = variants.plot_variant_curves(variants.load_variant_histories(config))
+variant_curves
 
 # %% [markdown]
 # Compare their predictions on the same validation images.
 
 # %%
 images, masks, _ = predictions["val"]
-variants.plot_variant_predictions(
+variant_grid = variants.plot_variant_predictions(
     variants.predict_variants(config, data), images, masks
 )
+variant_grid
 
 # %% [markdown]
 # ## Save the figures
@@ -246,4 +251,9 @@ figure_dir = f"{config.run_dir}/figures" if config.fast else "images"
 saved = figures.save_readme_figures(
     figure_dir, history, *predictions[eval_split], scores, model
 )
+variant_figures = {
+    "variant_curves": variant_curves,
+    "variant_predictions": variant_grid,
+}
+saved |= figures.save_figures(figure_dir, variant_figures)
 sorted(saved)

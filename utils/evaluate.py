@@ -20,7 +20,7 @@ def predict_masks(model: keras.Model, ds) -> tuple[np.ndarray, np.ndarray, np.nd
     """
     images, masks, pred_masks = [], [], []
     for image, mask in ds:
-        logits = model.predict_on_batch(image)
+        logits = model(image, training=False)
         images.append(np.asarray(image))
         masks.append(np.asarray(mask)[..., 0].astype(np.uint8))
         pred_masks.append(np.argmax(logits, axis=-1).astype(np.uint8))
@@ -33,7 +33,9 @@ def evaluate_model(
     """Scores (see `scores_from_confusion`) plus the confusion matrix over `ds`."""
     cm = np.zeros((len(class_names),) * 2, dtype=np.int64)
     for image, mask in ds:
-        pred_mask = np.argmax(model.predict_on_batch(image), axis=-1)
+        # A direct call, not predict_on_batch: no retracing for the last,
+        # smaller batch or for each new model compared.
+        pred_mask = np.argmax(model(image, training=False), axis=-1)
         cm += confusion_matrix(np.asarray(mask)[..., 0], pred_mask, len(class_names))
     scores = scores_from_confusion(cm, class_names)
     scores["confusion"] = cm.tolist()

@@ -34,8 +34,6 @@ def save_readme_figures(
     images, masks, pred_masks as from evaluate.predict_masks (the first
     `count` are drawn); scores as from evaluate.evaluate_model.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     examples = (images[:count], masks[:count], pred_masks[:count])
     # Drawn one at a time so a single figure is held in memory at once.
     draw = {
@@ -46,8 +44,16 @@ def save_readme_figures(
         "class_iou": lambda: plot_class_iou(scores),
         "architecture": lambda: plot_architecture(model),
     }
+    return save_figures(out_dir, draw, dpi)
+
+
+def save_figures(out_dir: str | Path, draw: dict, dpi: int = 110) -> dict[str, Path]:
+    """Save each figure (or zero-argument function returning one) as <name>.png."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, plot in draw.items():
+    for name, figure in draw.items():
         paths[name] = out_dir / f"{name}.png"
-        plot().savefig(paths[name], dpi=dpi, bbox_inches="tight")
+        figure = figure() if callable(figure) else figure
+        figure.savefig(paths[name], dpi=dpi, bbox_inches="tight")
     return paths
