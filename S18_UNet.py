@@ -29,8 +29,8 @@
 # A 1x1 convolution turns the last 32 channels into 3 class scores per pixel.
 #
 # By default this notebook is the real thing: the full dataset (about 800 MB,
-# downloaded once), 20 epochs, batch 32. With `S18_FAST=1` it runs in about a
-# minute on tiny synthetic pets, which is how the tests execute it.
+# downloaded once), 20 epochs, batch 32. With `S18_FAST=1` it runs in a few
+# minutes on tiny synthetic pets, which is how the tests execute it.
 
 # %% [markdown]
 # ## Setup
@@ -76,8 +76,19 @@ config.augment = False  # the reference trained without augmentation
 config
 
 # %% [markdown]
-# Use the GPU when there is one: mixed precision and XLA pay off there, not on
-# CPU. On Colab, point `config.checkpoint_dir` at Drive to survive disconnects.
+# On Colab, keep the run folder (checkpoints, resume backup, log) and the
+# download cache on Google Drive, so a disconnect loses neither; set
+# `DRIVE_DIR = None` to keep them on the runtime's disk.
+
+# %%
+DRIVE_DIR = "/content/drive/MyDrive/s18_unet"
+if colab.in_colab() and DRIVE_DIR:
+    config.run_dir = str(colab.resolve_drive_dir(f"{DRIVE_DIR}/runs/unet"))
+    config.cache_dir = str(colab.resolve_drive_dir(f"{DRIVE_DIR}/data"))
+
+# %% [markdown]
+# Use the GPU when there is one, with mixed precision and XLA compilation,
+# which are made for it; on CPU the run stays in float32 without XLA.
 
 # %%
 device = colab.configure_device()
