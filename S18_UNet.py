@@ -35,11 +35,13 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab, which opens only this file, fetch this repository so that `utils`
-# imports; set `REPO_URL` to your copy and pin `REPO_REF` to a tag or commit.
+# On Colab, which opens only this file, clone this repository so that `utils`
+# imports, then check out the pinned ref; set `REPO_URL` to your copy and pin
+# `REPO_REF` to a tag or commit. Elsewhere this cell does nothing.
 
 # %%
 import os
+import subprocess
 import sys
 
 REPO_URL = "https://github.com/OWNER/s18-unet.git"
@@ -47,7 +49,7 @@ REPO_REF = "main"
 CHECKOUT = "/content/s18_unet"
 if "google.colab" in sys.modules:
     if not os.path.isdir(CHECKOUT):
-        os.system(f"git clone --quiet --no-checkout {REPO_URL} {CHECKOUT}")
+        subprocess.run(["git", "clone", "--quiet", REPO_URL, CHECKOUT], check=True)
     sys.path.insert(0, CHECKOUT)
     from utils.colab import bootstrap_colab, enable_colab_widgets
 
@@ -55,7 +57,7 @@ if "google.colab" in sys.modules:
     enable_colab_widgets()
 
 # %% [markdown]
-# Import the project's helpers: one module per concept in `utils/`.
+# Import the project's code: one module per concept in `utils/`.
 
 # %%
 import keras
@@ -97,8 +99,8 @@ config.jit_compile = device["jit_compile"]
 print(colab.format_device_report(device))
 
 # %% [markdown]
-# Seed Python, NumPy and TensorFlow once, so the split and the first epoch
-# repeat exactly.
+# Seed Python, NumPy and TensorFlow once, so a CPU run repeats exactly (the
+# split has its own seeded generator).
 
 # %%
 keras.utils.set_random_seed(config.seed)
@@ -152,6 +154,11 @@ count_params(build_unet())
 # resume backup: re-running this cell after a disconnect continues from the
 # last finished epoch, and a finished run is loaded instead of retrained. One
 # log line per epoch; the picture below it shows a training image's prediction.
+#
+# Validation runs BatchNorm on its moving averages (momentum 0.99), which trail
+# the weights when an epoch has only a few steps. So after the last epoch the
+# averages are re-estimated over the training set with the final weights
+# ("precise BN"; no weight changes), and the last line reports the effect.
 
 # %%
 callbacks = [] if config.fast else [viewer.PredictionCallback(images[0], masks[0])]

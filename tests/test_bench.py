@@ -8,7 +8,7 @@ import json
 import keras
 import pytest
 
-from utils import bench, bench_data
+from utils import bench, bench_data, flops
 from utils.model import build_unet
 from utils.synthetic import make_synthetic_pets
 
@@ -45,14 +45,14 @@ def test_training_flops_of_a_tiny_model_match_a_hand_count():
     )
     conv = 2 * 3 * 3 * 2 * 4 * 8 * 8  # 9,216: on the 8x8 output grid
     transpose = 2 * 3 * 3 * 4 * 1 * 8 * 8  # 4,608: on the 8x8 input grid
-    assert bench.forward_flops_per_image(model) == 13_824 == conv + transpose
-    assert bench.training_flops_per_image(model) == 41_472 == 3 * 13_824
+    assert flops.forward_flops_per_image(model) == 13_824 == conv + transpose
+    assert flops.training_flops_per_image(model) == 41_472 == 3 * 13_824
 
 
 def test_unet_training_flops_are_three_forward_passes_of_about_20_gflop():
     model = build_unet()
-    forward = bench.forward_flops_per_image(model)
-    training = bench.training_flops_per_image(model)
+    forward = flops.forward_flops_per_image(model)
+    training = flops.training_flops_per_image(model)
     assert training == pytest.approx(3 * forward)
     assert 10e9 < training < 40e9
 
@@ -78,7 +78,7 @@ def test_bench_command_reports_every_section(eight_pets, tmp_path, capsys):
         "flops",
         "inference",
     }
-    assert {"cpu_model", "intra_op_threads", "tensorflow"} <= set(results["machine"])
+    assert {"cpu", "intra_op_threads", "tensorflow"} <= set(results["machine"])
     assert results["data"]["pairs"] == 8
     assert results["training"]["pipeline_images"] == 8
     assert [row["images"] for row in results["scaling"]] == [4, 12]

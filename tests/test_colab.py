@@ -6,18 +6,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import sys  # noqa: E402
 import types  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-# The repo has no conftest/pytest config putting its root on sys.path yet, and
-# plain `pytest` (unlike `python -m pytest`) does not add the working directory.
-ROOT = str(Path(__file__).resolve().parents[1])
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 from utils import colab  # noqa: E402
 from utils.model import build_unet  # noqa: E402
@@ -64,8 +57,10 @@ def test_bootstrap_clones_pinned_ref(ref, tmp_path, monkeypatch):
     assert sys.path[0] == str(target)
     clones = [c for c in run.calls if c[:2] == ["git", "clone"]]
     assert len(clones) == 1 and clones[0][-2:] == [REPO, str(target)]
-    checkout = ["git", "-C", str(target), "checkout", "--quiet", ref]
-    assert run.calls.index(checkout) > run.calls.index(clones[0])
+    fetch = ["git", "-C", str(target), "fetch", "--quiet", "origin", ref]
+    checkout = ["git", "-C", str(target), "checkout", "--quiet", "FETCH_HEAD"]
+    assert run.calls.index(clones[0]) < run.calls.index(fetch)
+    assert run.calls.index(fetch) + 1 == run.calls.index(checkout)
     pips = [c for c in run.calls if "pip" in c]
     assert pips == [[sys.executable, "-m", "pip", "install", "-q", "jupytext"]]
     assert not any("tensorflow" in arg for cmd in run.calls for arg in cmd)
@@ -79,9 +74,8 @@ def test_bootstrap_skips_existing_checkout(tmp_path, monkeypatch):
     assert colab.bootstrap_colab(REPO, "main", target, COLAB, run) == target
     assert not any("clone" in cmd for cmd in run.calls)
     # The existing checkout is still moved to the pinned ref each time.
-    assert (
-        run.calls.count(["git", "-C", str(target), "checkout", "--quiet", "main"]) == 2
-    )
+    fetch = ["git", "-C", str(target), "fetch", "--quiet", "origin", "main"]
+    assert run.calls.count(fetch) == 2
     assert sys.path.count(str(target)) == 1
 
 
@@ -118,7 +112,9 @@ def test_enable_colab_widgets():
     assert calls == [1]
 
 
-def test_configure_device_cpu_defaults(float32_policy):
+def test_configure_device_cpu_defaults(float32_policy, monkeypatch):
+    # No GPU, whatever machine runs the test.
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     keras.mixed_precision.set_global_policy("mixed_float16")  # left over state
     report = colab.configure_device()
     assert report == {

@@ -5,21 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-# Before keras is imported (via utils.download), so TF stays quiet.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# Importable without a conftest or an installed package.
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from utils import download  # noqa: E402
-from utils.download import (  # noqa: E402
+from utils import download
+from utils.download import (
     DataDownloadError,
     download_pets,
     extract_tar_safely,

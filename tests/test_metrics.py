@@ -53,13 +53,24 @@ def test_scores_from_confusion(mask, pred, iou, dice, accuracy):
     assert scores["mean_dice"] == pytest.approx(np.nanmean(dice))
 
 
-def test_majority_baseline():
-    mask = np.array([1, 1, 1, 0])
+@pytest.mark.parametrize(
+    "mask, accuracy, mean_iou",
+    [
+        # Always 'background': IoU 3/4 for it, 0 for pet; border is absent.
+        (np.array([1, 1, 1, 0]), 3 / 4, (3 / 4 + 0) / 2),
+        # All three present: IoU 3/5 for background, 0 for pet and border.
+        (np.array([1, 1, 1, 0, 2]), 3 / 5, (3 / 5 + 0 + 0) / 3),
+    ],
+)
+def test_majority_baseline(mask, accuracy, mean_iou):
     scores = scores_from_confusion(confusion_matrix(mask, mask, 3))
     assert scores["majority_class"] == "background"
-    assert scores["majority_accuracy"] == pytest.approx(3 / 4)
-    # Always 'background': IoU 3/4 for it, 0 for pet and border.
-    assert scores["majority_mean_iou"] == pytest.approx(3 / 4 / 3)
+    assert scores["majority_accuracy"] == pytest.approx(accuracy)
+    assert scores["majority_mean_iou"] == pytest.approx(mean_iou)
+    # The same numbers as scoring a prediction that is background everywhere.
+    always = scores_from_confusion(confusion_matrix(mask, np.ones_like(mask), 3))
+    assert always["pixel_accuracy"] == pytest.approx(accuracy)
+    assert always["mean_iou"] == pytest.approx(mean_iou)
 
 
 @pytest.mark.parametrize(

@@ -390,9 +390,8 @@ def test_cached_example_memory_at_128(tmp_path):
     image_path.write_bytes(jpeg_bytes(300, 200))
     trimap_path.write_bytes(png_bytes(make_trimap(300, 200)))
     image, mask = load_example(str(image_path), str(trimap_path), 128)
-    expected = 128 * 128 * 3 + 128 * 128
-    assert expected == 65_536  # 64 KiB per cached example
-    assert image.numpy().nbytes + mask.numpy().nbytes == expected
+    # 64 KiB per cached example: under 0.5 GB for the 7,390 release images.
+    assert image.numpy().nbytes + mask.numpy().nbytes == 65_536
     assert image.dtype == mask.dtype == tf.uint8
 
 

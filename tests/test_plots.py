@@ -1,6 +1,5 @@
 """Figures: each returns a Figure with the expected panels, titles and data."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,18 +10,6 @@ from utils import architecture, figures, plots
 from utils.config import CLASS_COLORS, CLASS_NAMES
 from utils.metrics import confusion_matrix, image_scores, scores_from_confusion
 from utils.model import ENCODER_FILTERS, build_unet
-
-
-@pytest.fixture(scope="module")
-def model():
-    return build_unet(img_size=32)
-
-
-@pytest.fixture(autouse=True)
-def no_open_figures():
-    """Every figure function must leave pyplot with no open figure."""
-    yield
-    assert plt.get_fignums() == []
 
 
 def make_batch(count: int = 3, size: int = 16, seed: int = 0):
@@ -164,8 +151,8 @@ def test_render_example_rejects_unknown_mode():
         plots.render_example(images[0], masks[0], pred_masks[0], mode="heatmap")
 
 
-def test_unet_blocks_follow_the_layers(model):
-    blocks = architecture.unet_blocks(model)
+def test_unet_blocks_follow_the_layers(small_model):
+    blocks = architecture.unet_blocks(small_model)
     assert [len(block) for block in blocks["decoder"]] == [4, 4, 4, 4]
     assert len(blocks["encoder"]) == len(ENCODER_FILTERS)
     assert [layer.filters for layer in blocks["head"]] == [32, 3]
@@ -174,8 +161,8 @@ def test_unet_blocks_follow_the_layers(model):
 @pytest.mark.parametrize(
     "variant", [{}, {"downsample": "strided", "upsample": "bilinear"}]
 )
-def test_plot_architecture_labels_come_from_the_layers(model, variant):
-    unet = build_unet(img_size=32, **variant) if variant else model
+def test_plot_architecture_labels_come_from_the_layers(small_model, variant):
+    unet = build_unet(img_size=32, **variant) if variant else small_model
     texts = [t.get_text() for t in architecture.plot_architecture(unet).axes[0].texts]
     joined = "\n".join(texts)
     for filters, size in zip(ENCODER_FILTERS, (32, 16, 8, 4, 2)):
@@ -185,11 +172,17 @@ def test_plot_architecture_labels_come_from_the_layers(model, variant):
     assert ("max-pool" in joined) == (not variant)
 
 
-def test_save_readme_figures_writes_every_png(tmp_path, model):
+def test_save_readme_figures_writes_every_png(tmp_path, small_model):
     images, masks, pred_masks = make_batch(6, size=32)
     scores = make_scores(masks, pred_masks)
     paths = figures.save_readme_figures(
-        tmp_path / "figures", make_history(5), images, masks, pred_masks, scores, model
+        tmp_path / "figures",
+        make_history(5),
+        images,
+        masks,
+        pred_masks,
+        scores,
+        small_model,
     )
     expected = ["architecture", "class_iou", "confusion_matrix", "error_map"]
     assert sorted(paths) == expected + ["predictions", "training_curves"]

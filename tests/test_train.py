@@ -8,7 +8,15 @@ import pytest
 
 from utils.config import fast_config, load_config
 from utils.pipeline import make_datasets
-from utils.train import build_model, fit_resumable, load_model, main, parse_args
+from utils.train import (
+    build_model,
+    fit_resumable,
+    load_model,
+    main,
+    parse_args,
+    read_history,
+    recalibrate_batchnorm,
+)
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
@@ -124,10 +132,11 @@ def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
-def test_parse_args_overrides_defaults():
+def test_parse_args_overrides_defaults(monkeypatch):
+    monkeypatch.delenv("S18_FAST", raising=False)
     config = parse_args(["--epochs", "5", "--batch-size", "16", "--split", "random"])
     assert (config.epochs, config.batch_size, config.split) == (5, 16, "random")
-    assert parse_args(["--fast"]).fast
+    assert not config.fast and parse_args(["--fast"]).fast
 
 
 def test_run_folder_with_other_settings_is_refused(tmp_path):
@@ -137,3 +146,45 @@ def test_run_folder_with_other_settings_is_refused(tmp_path):
     other = tiny_config(tmp_path, epochs=2)
     with pytest.raises(ValueError, match=r"other settings \(epochs\)"):
         fit_resumable(build_model(other), data["train"], data["val"], other, verbose=0)
+
+
+def test_foreign_backup_is_refused(tmp_path):
+    config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "drive"))
+    config.backup_dir.mkdir(parents=True)
+    data = make_datasets(config)
+    with pytest.raises(ValueError, match="resume backup of unknown settings"):
+        fit_resumable(build_model(config), data["train"], data["val"], config)
+
+
+def test_repeated_epoch_row_keeps_the_last(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,loss\n0,0.9\n1,0.7\n1,0.6\n")
+    history = read_history(tmp_path)
+    assert history["epoch"].tolist() == [0, 1] and history["loss"].tolist() == [
+        0.9,
+        0.6,
+    ]
+
+
+def test_recalibrate_batchnorm_averages_batch_statistics():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()])
+    norm = model.layers[0]
+    # Batch means (1, 2) and (5, 10); both batches have variances (1, 4).
+    batches = [
+        (np.array([[0.0, 0.0], [2.0, 4.0]]), None),
+        (np.array([[4.0, 8.0], [6.0, 12.0]]), None),
+    ]
+    gamma = np.array(norm.gamma)
+    assert recalibrate_batchnorm(model, batches) == 2
+    np.testing.assert_allclose(np.array(norm.moving_mean), [3.0, 6.0], rtol=1e-6)
+    np.testing.assert_allclose(np.array(norm.moving_variance), [1.0, 4.0], rtol=1e-6)
+    assert norm.momentum == 0.99
+    np.testing.assert_array_equal(np.array(norm.gamma), gamma)
+
+
+def test_finished_run_records_batchnorm_recalibration(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    data = make_datasets(config)
+    fit_resumable(build_model(config), data["train"], data["val"], config, verbose=0)
+    record = json.loads((tmp_path / "run" / "batchnorm.json").read_text())
+    assert set(record) == {"val_mean_iou_before", "val_mean_iou_after"}
+    assert not config.backup_dir.exists()

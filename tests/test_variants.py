@@ -121,7 +121,7 @@ def trained(tmp_path_factory):
     data = make_datasets(config)
     table = run_variants(config, data, names=TRAINED, verbose=0)
     yield config, data, table
-    # Each run folder holds two ~100 MB .keras files: free the shared disk.
+    # Each run folder holds two ~100 MB .keras files: free the disk.
     shutil.rmtree(root)
 
 

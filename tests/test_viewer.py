@@ -3,25 +3,12 @@
 import io
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from PIL import Image
 
 from utils import viewer
 from utils.metrics import image_scores
-from utils.model import build_unet
-
-
-@pytest.fixture(scope="module")
-def model():
-    return build_unet(img_size=32)
-
-
-@pytest.fixture(autouse=True)
-def no_open_figures():
-    yield
-    assert plt.get_fignums() == []
 
 
 def make_batch(count: int, seed: int):
@@ -109,8 +96,8 @@ def test_viewer_skips_empty_splits_and_needs_one(splits):
         viewer.make_viewer({"train": empty})
 
 
-def test_segment_image_bytes_predicts_at_model_size(model):
-    image, pred_mask = viewer.segment_image_bytes(model, png_bytes(), 32)
+def test_segment_image_bytes_predicts_at_model_size(small_model):
+    image, pred_mask = viewer.segment_image_bytes(small_model, png_bytes(), 32)
     assert image.shape == (32, 32, 3) and image.dtype == np.float32
     assert 0.0 <= image.min() and image.max() <= 1.0
     assert pred_mask.shape == (32, 32) and pred_mask.dtype == np.uint8
@@ -125,15 +112,22 @@ def test_segment_image_bytes_predicts_at_model_size(model):
         (png_bytes()[:30], viewer.BAD_IMAGE),
     ],
 )
-def test_segment_image_bytes_explains_bad_input(model, data, message):
+def test_segment_image_bytes_explains_bad_input(small_model, data, message):
     with pytest.raises(ValueError) as error:
-        viewer.segment_image_bytes(model, data, 32)
+        viewer.segment_image_bytes(small_model, data, 32)
     assert str(error.value) == message
 
 
-def test_handle_upload_shows_the_segmentation(model):
-    upload = {"name": "cat.png", "content": memoryview(png_bytes())}
-    fig = viewer.handle_upload(model, 32, (upload,), widgets.Output())
+@pytest.mark.parametrize(
+    "uploads",
+    [
+        # ipywidgets 8: a tuple of dicts; ipywidgets 7 (older Colab): a dict.
+        ({"name": "cat.png", "content": memoryview(png_bytes())},),
+        {"cat.png": {"content": png_bytes(), "metadata": {}}},
+    ],
+)
+def test_handle_upload_shows_the_segmentation(small_model, uploads):
+    fig = viewer.handle_upload(small_model, 32, uploads, widgets.Output())
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["image", "predicted trimap", "prediction overlay"]
     assert fig.get_suptitle() == "cat.png" and len(fig.legends) == 1
@@ -143,29 +137,29 @@ def test_handle_upload_shows_the_segmentation(model):
     "content, message",
     [(b"", viewer.EMPTY_UPLOAD), (b"GIF89a broken", viewer.BAD_IMAGE)],
 )
-def test_handle_upload_prints_a_clear_message(model, capsys, content, message):
+def test_handle_upload_prints_a_clear_message(small_model, capsys, content, message):
     upload = {"name": "notes.txt", "content": memoryview(content)}
-    result = viewer.handle_upload(model, 32, (upload,), widgets.Output())
+    result = viewer.handle_upload(small_model, 32, (upload,), widgets.Output())
     assert result == f"Cannot segment notes.txt: {message}."
     assert capsys.readouterr().out.endswith(result + "\n")
 
 
-def test_handle_upload_ignores_a_cleared_picker(model):
-    assert viewer.handle_upload(model, 32, (), widgets.Output()) is None
+def test_handle_upload_ignores_a_cleared_picker(small_model):
+    assert viewer.handle_upload(small_model, 32, (), widgets.Output()) is None
 
 
-def test_make_upload_widget_accepts_one_image(model):
-    box = viewer.make_upload_widget(model, 32)
+def test_make_upload_widget_accepts_one_image(small_model):
+    box = viewer.make_upload_widget(small_model, 32)
     upload, output = box.children
     assert upload.accept == "image/*" and upload.multiple is False
     assert isinstance(output, widgets.Output)
 
 
-def test_prediction_callback_renders_each_epoch(model):
+def test_prediction_callback_renders_each_epoch(small_model):
     image = np.zeros((32, 32, 3), dtype=np.float32)
     mask = np.zeros((32, 32), dtype=np.uint8)
     callback = viewer.PredictionCallback(image, mask, mode="error")
-    callback.set_model(model)
+    callback.set_model(small_model)
     callback.on_train_begin()
     for epoch in range(2):
         callback.on_epoch_end(epoch)

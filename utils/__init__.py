@@ -1,1 +1,1 @@
-"""Helpers for the Session 18 U-Net notebook: one concept per module."""
+"""The code behind the Session 18 U-Net notebook: one concept per module."""

@@ -9,6 +9,7 @@ how data preparation time and memory scale with the image count.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -22,10 +23,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from utils.bench_data import PROJECT_ROOT, markdown_table, measure_scaling  # noqa: E402
-from utils.bench_data import repeat_pairs, timed_pass  # noqa: E402
+from utils.bench_data import PROJECT_ROOT  # noqa: E402
+from utils.measure import describe_machine, markdown_table  # noqa: E402
+from utils.measure import measure_scaling, repeat_pairs, timed_pass  # noqa: E402
 from utils.config import Config  # noqa: E402
 from utils.data import Pair, scan_pets  # noqa: E402
+from utils.flops import training_flops_per_image  # noqa: E402
 from utils.pipeline import make_dataset  # noqa: E402
 from utils.synthetic import make_synthetic_pets  # noqa: E402
 from utils.train import build_model  # noqa: E402
@@ -34,34 +37,6 @@ DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
 SCALING_COUNTS = (250, 500, 1000)
 CONV_SHAPE = (32, 64, 64, 64)  # (batch, height, width, channels) of the reference
 HEADER = ("machine", "data", "settings")  # results sections printed as key=value
-
-
-def conv_forward_flops(layer: keras.layers.Layer) -> float:
-    """Forward FLOPs per image (2 per multiply-add) of a conv layer; 0 otherwise."""
-    if isinstance(layer, keras.layers.Conv2DTranspose):
-        # Every input pixel scatters a K x K x C_out footprint: count on the
-        # input grid, not the (stride x larger) output grid.
-        grid, (k_h, k_w, c_out, c_in) = layer.input.shape, layer.kernel.shape
-    elif isinstance(layer, keras.layers.Conv2D):
-        # The kernel holds C_in per group, so grouped convs count right too.
-        grid, (k_h, k_w, c_in, c_out) = layer.output.shape, layer.kernel.shape
-    else:
-        return 0.0
-    return 2.0 * k_h * k_w * c_in * c_out * grid[1] * grid[2]
-
-
-def forward_flops_per_image(model: keras.Model) -> float:
-    """Forward FLOPs per image of every Conv2D/Conv2DTranspose, nested models too."""
-    total = 0.0
-    for layer in model.layers:
-        nested = isinstance(layer, keras.Model)
-        total += forward_flops_per_image(layer) if nested else conv_forward_flops(layer)
-    return total
-
-
-def training_flops_per_image(model: keras.Model) -> float:
-    """Training FLOPs per image: forward plus backward (input and weight grads)."""
-    return 3.0 * forward_flops_per_image(model)
 
 
 def reference_conv_rate(shape: tuple = CONV_SHAPE, runs: int = 5) -> dict:
@@ -159,15 +134,10 @@ def measure_inference(model: keras.Model, images: tf.Tensor, runs: int) -> dict:
 
 
 def machine_info() -> dict:
-    """CPU model, cores, load, TensorFlow/Keras versions and TF thread settings."""
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    names = [line.split(":", 1)[1].strip() for line in lines if "model name" in line]
-    return {
-        "cpu_model": names[0] if names else "unknown",
-        "cpu_count": os.cpu_count(),
+    """The machine description plus its load and TensorFlow's thread settings."""
+    return describe_machine() | {
         "usable_cpus": len(os.sched_getaffinity(0)),
         "load_average_1m": os.getloadavg()[0],
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
         # 0 is TensorFlow's default: as many threads as usable cores.
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
@@ -207,8 +177,13 @@ def run_benchmark(
     batch_size: int = 32,
     scaling_counts: tuple = SCALING_COUNTS,
     conv_shape: tuple = CONV_SHAPE,
+    compare_jit: bool = False,
 ) -> dict:
-    """Every measurement of `python -m utils.bench`, as a JSON-ready dict."""
+    """Every measurement of `python -m utils.bench`, as a JSON-ready dict.
+
+    With `compare_jit`, the same fits run again on a model compiled with XLA
+    (`jit_compile=True`), in the same process, for a like-for-like ratio.
+    """
     config = Config(img_size=img_size, batch_size=batch_size)
     # Whole batches only, so no step of a timed fit retraces on a short batch.
     used = max(1, math.ceil(count / batch_size)) * batch_size
@@ -232,6 +207,11 @@ def run_benchmark(
         results["training"] = training
         results["flops"] = flop_results(model, training, results["reference_conv"])
         results["inference"] = measure_inference(model, images[:batch_size], steps)
+        if compare_jit:
+            jit_model = build_model(dataclasses.replace(config, jit_compile=True))
+            results["training_jit"], _ = measure_training(
+                jit_model, repeat_pairs(pairs, used), img_size, batch_size, steps
+            )
     return results
 
 
@@ -253,6 +233,12 @@ def format_report(results: dict) -> str:
         ["pipeline cached pass (images/s)", fit["pipeline_cached_pass_images_per_s"]],
         ["predict_on_batch (images/s)", results["inference"]["images_per_s"]],
     ]
+    if "training_jit" in results:
+        jit = results["training_jit"]["fit_in_memory_images_per_s"]
+        rows.append(["fit, in-memory, jit_compile=True (images/s)", jit])
+        rows.append(
+            ["jit_compile=True / default", jit / fit["fit_in_memory_images_per_s"]]
+        )
     scaling = results["scaling"]
     return "\n".join(
         [
@@ -288,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--batch-size", type=int, default=32)
     add("--scaling", dest="scaling_counts", type=parse_ints, default=SCALING_COUNTS)
     add("--conv-shape", type=parse_ints, default=CONV_SHAPE, help="reference B,H,W,C")
+    add("--compare-jit", action="store_true", help="also time fit with XLA")
     add("--json", help="also write the results to this file")
     options = vars(parser.parse_args(argv))
     json_path = options.pop("json")

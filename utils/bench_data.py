@@ -2,8 +2,7 @@
 
 `python -m utils.bench_data DIR [--count N] [--passes K] [--json PATH]` runs each
 loader in its own subprocess on the same folder (so peak memory is per loader)
-and prints time to the first full pass, cached images/s and peak memory. It also
-holds the memory, table and data-preparation helpers that `utils.bench` uses.
+and prints time to the first full pass, cached images/s and peak memory.
 """
 
 from __future__ import annotations
@@ -16,30 +15,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image
 
+from utils.measure import markdown_table, proc_status_mb, timed_pass
+
 LOADERS = ("reference", "pipeline")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def proc_status_mb(field: str) -> float:
-    """A memory field of /proc/self/status (VmRSS, VmHWM, ...) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(f"{field} not in /proc/self/status")
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """Format rows as a Markdown table (floats with 3 significant digits)."""
-    cells = [
-        [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row] for row in rows
-    ]
-    lines = [header, ["---"] * len(header), *cells]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def reference_file_lists(data_dir: str | Path) -> tuple[list[Path], list[Path]]:
@@ -152,64 +135,15 @@ def loader_result(
     }
 
 
-def repeat_pairs(pairs: list, count: int) -> list:
-    """`count` pairs, cycling through `pairs` when there are fewer."""
-    return [pairs[i % len(pairs)] for i in range(count)]
-
-
-def timed_pass(ds: Iterable) -> tuple[int, float]:
-    """Iterate a batched (image, mask) dataset once: (images seen, seconds)."""
-    started = time.perf_counter()
-    count = sum(int(images.shape[0]) for images, _ in ds)
-    return count, time.perf_counter() - started
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's VmHWM to its current RSS; False where unsupported."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def measure_scaling(
-    pairs: list, counts: tuple, img_size: int, batch_size: int
-) -> list[dict]:
-    """Decode+resize+cache first pass, cached pass and RSS growth per image count."""
-    from utils.pipeline import make_dataset
-
-    timed_pass(make_dataset(pairs[:1], img_size, batch_size))  # tf.data start-up
-    alive, rows = [], []
-    for count in counts:
-        before, peak_known = proc_status_mb("VmRSS"), reset_peak_rss()
-        ds = make_dataset(repeat_pairs(pairs, count), img_size, batch_size, cache="")
-        _, first_pass = timed_pass(ds)
-        _, cached_pass = timed_pass(ds)
-        peak = proc_status_mb("VmHWM") - before if peak_known else None
-        # Earlier caches stay alive, so freed memory cannot be reused and hide
-        # this count's growth.
-        alive.append(ds)
-        rows.append(
-            {
-                "images": count,
-                "repeated": count > len(pairs),
-                "first_pass_s": first_pass,
-                "cached_pass_s": cached_pass,
-                "rss_growth_mb": proc_status_mb("VmRSS") - before,
-                "peak_rss_growth_mb": peak,
-            }
-        )
-    return rows
-
-
 def make_subset(data_dir: str | Path, count: int, dest: Path) -> Path:
-    """Symlink the first `count` sorted entries of images/ and trimaps/ into dest."""
-    for sub in ("images", "annotations/trimaps"):
-        source, target = Path(data_dir).resolve() / sub, dest / sub
-        target.mkdir(parents=True)
-        for name in sorted(os.listdir(source))[:count]:
-            (target / name).symlink_to(source / name)
+    """Symlink the first `count` stems with both a .jpg and a .png trimap into dest."""
+    root = Path(data_dir).resolve()
+    trimaps = {path.stem for path in (root / "annotations/trimaps").glob("*.png")}
+    stems = sorted(p.stem for p in (root / "images").glob("*.jpg") if p.stem in trimaps)
+    for sub, suffix in (("images", ".jpg"), ("annotations/trimaps", ".png")):
+        (dest / sub).mkdir(parents=True)
+        for stem in stems[:count]:
+            (dest / sub / f"{stem}{suffix}").symlink_to(root / sub / f"{stem}{suffix}")
     return dest
 
 

@@ -55,13 +55,14 @@ def bootstrap_colab(
         raise ValueError(f"Colab's own builds must not be reinstalled: {clashes}")
     target = Path(target)
     # Re-running the cell in the same runtime must not clone on top of a
-    # checkout; a full clone holds any branch, tag or commit to pin.
+    # checkout.
     if not (target / ".git").exists():
-        run(
-            ["git", "clone", "--quiet", "--no-checkout", repo_url, str(target)],
-            check=True,
-        )
-    run(["git", "-C", str(target), "checkout", "--quiet", ref], check=True)
+        clone = ["git", "clone", "--quiet", "--no-checkout", repo_url, str(target)]
+        run(clone, check=True)
+    # Fetching the ref itself works for a branch, tag or commit, and picks up
+    # a newly pinned ref in a checkout from an earlier run.
+    run(["git", "-C", str(target), "fetch", "--quiet", "origin", ref], check=True)
+    run(["git", "-C", str(target), "checkout", "--quiet", "FETCH_HEAD"], check=True)
     if extra_packages:
         # sys.executable, not "python": install into the kernel's interpreter.
         pip = [sys.executable, "-m", "pip", "install", "-q"]
@@ -87,8 +88,8 @@ def configure_device(
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    # Both pay off only on a GPU; on this project's 2-core CPU machines XLA made
-    # training slower, and float16 has no fast CPU kernels.
+    # Both are made for GPUs: float16 has no fast CPU kernels, and
+    # `python -m utils.bench --compare-jit` measures what XLA does on a CPU.
     mixed_precision = bool(gpus) if mixed_precision is None else mixed_precision
     jit_compile = bool(gpus) if jit_compile is None else jit_compile
     policy = "mixed_float16" if mixed_precision else "float32"

@@ -21,11 +21,23 @@ ENV_SPLIT = "S18_SPLIT"
 ENV_MAX_IMAGES = "S18_MAX_IMAGES"
 ENV_RUN_DIR = "S18_RUN_DIR"
 ENV_VARIANT_EPOCHS = "S18_VARIANT_EPOCHS"
+# The values each option field of Config accepts.
+OPTION_CHOICES = {
+    "split": ("official", "random"),
+    "loss": ("ce", "dice", "ce+dice"),
+    "downsample": ("maxpool", "strided"),
+    "upsample": ("transpose", "bilinear"),
+}
 
 
 @dataclasses.dataclass
 class Config:
-    """Every hyperparameter of a run; the defaults are the reference's settings."""
+    """Every hyperparameter of a run.
+
+    Training defaults are the reference's (Adam 1e-3, batch 32, 20 epochs,
+    128x128); the split defaults to the official lists, `split="random"` is
+    the reference's 80/20.
+    """
 
     img_size: int = 128
     num_classes: int = 3
@@ -42,6 +54,7 @@ class Config:
     max_images: int | None = None
     augment: bool = False
     early_stopping: bool = False
+    recalibrate_bn: bool = True
     mixed_precision: bool = False
     jit_compile: bool = False
     fast: bool = False
@@ -50,6 +63,13 @@ class Config:
     run_dir: str = "runs/unet"
     checkpoint_dir: str | None = None
     variant_epochs: int = 20
+
+    def __post_init__(self):
+        for name, allowed in OPTION_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"Config.{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
 
     @property
     def backup_dir(self) -> Path:
@@ -66,10 +86,11 @@ def fast_config(**overrides) -> Config:
         epochs=6,
         variant_epochs=2,
         max_images=256,
-        # A fresh folder each time: a fast run is a test, never resumed.
-        run_dir=tempfile.mkdtemp(prefix="s18_fast_"),
     )
     fields.update(overrides)
+    if "run_dir" not in fields:
+        # A fresh folder each time: a fast run is a test, never resumed.
+        fields["run_dir"] = tempfile.mkdtemp(prefix="s18_fast_")
     return Config(**fields)
 
 
@@ -82,15 +103,23 @@ def config_from_env(env: dict | None = None, **overrides) -> Config:
     if env.get(ENV_SPLIT):
         fields["split"] = env[ENV_SPLIT]
     if env.get(ENV_MAX_IMAGES):
-        fields["max_images"] = int(env[ENV_MAX_IMAGES])
+        fields["max_images"] = read_int(env, ENV_MAX_IMAGES)
     if env.get(ENV_RUN_DIR):
         fields["run_dir"] = env[ENV_RUN_DIR]
     if env.get(ENV_VARIANT_EPOCHS):
-        fields["variant_epochs"] = int(env[ENV_VARIANT_EPOCHS])
+        fields["variant_epochs"] = read_int(env, ENV_VARIANT_EPOCHS)
     fields.update(overrides)
     if env.get(ENV_FAST, "").lower() in ("1", "true", "yes"):
         return fast_config(**fields)
     return Config(**fields)
+
+
+def read_int(env: dict, name: str) -> int:
+    """The positive integer in environment variable `name`, or a clear error."""
+    value = env[name]
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)
 
 
 def save_config(config: Config, path: str | Path) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-LOSS_OPTIONS = ("ce", "dice", "ce+dice")
+from utils.config import OPTION_CHOICES
+
+LOSS_OPTIONS = OPTION_CHOICES["loss"]
 
 
 @keras.saving.register_keras_serializable(package="s18")

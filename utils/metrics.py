@@ -70,6 +70,10 @@ def scores_from_confusion(
         iou = tp / (truth + predicted - tp)
         dice = 2 * tp / (truth + predicted)
     majority = int(np.argmax(truth))
+    # Always predicting the majority class: IoU truth/total for it, 0 for the
+    # other classes present, none for absent ones (as in mean_iou).
+    majority_iou = np.where(truth > 0, 0.0, np.nan)
+    majority_iou[majority] = truth[majority] / cm.sum()
     return {
         "pixel_accuracy": float(tp.sum() / cm.sum()),
         "mean_iou": float(np.nanmean(iou)),
@@ -78,7 +82,7 @@ def scores_from_confusion(
         "dice": dict(zip(class_names, dice.tolist())),
         "majority_class": class_names[majority],
         "majority_accuracy": float(truth[majority] / cm.sum()),
-        "majority_mean_iou": float(truth[majority] / cm.sum() / len(class_names)),
+        "majority_mean_iou": float(np.nanmean(majority_iou)),
         "pixels": int(cm.sum()),
     }
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from utils.config import OPTION_CHOICES
+
 ENCODER_FILTERS = (32, 64, 128, 256, 512)
-DOWNSAMPLE_OPTIONS = ("maxpool", "strided")
-UPSAMPLE_OPTIONS = ("transpose", "bilinear")
+DOWNSAMPLE_OPTIONS = OPTION_CHOICES["downsample"]
+UPSAMPLE_OPTIONS = OPTION_CHOICES["upsample"]
 
 
 def conv_block(x, filters: int):

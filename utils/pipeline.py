@@ -129,6 +129,13 @@ def make_datasets(config: Config) -> dict:
         config.seed,
         config.max_images,
     )
+    for name in ("train", "val"):
+        if not splits[name]:
+            counts = {key: len(pairs) for key, pairs in splits.items()}
+            raise ValueError(
+                f"The {name} split of {report.data_dir} is empty ({counts}): use "
+                "more images (max_images), another val_fraction or split."
+            )
     common = dict(img_size=config.img_size, batch_size=config.batch_size)
     data = {"report": report, "splits": splits}
     for name, pairs in splits.items():

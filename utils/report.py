@@ -9,39 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from utils.evaluate import format_confusion, format_scores
+from utils.measure import describe_machine
+from utils.train import read_history
 
 RECORD_FILES = ("config.json", "data.json", "history.csv", "machine.json")
 RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 LOG_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_mean_iou")
-
-
-def describe_machine() -> dict:
-    """CPU model, core count, GPUs and library versions of this machine."""
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            l for l in cpuinfo.read_text().splitlines() if l.startswith("model name")
-        ]
-        cpu = names[0].split(":", 1)[1].strip() if names else cpu
-    gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpus": gpus,
-        "tensorflow": tf.__version__,
-    }
 
 
 def save_run_record(data: dict, run_dir: str | Path) -> None:
@@ -56,7 +36,13 @@ def save_run_record(data: dict, run_dir: str | Path) -> None:
         "splits": {name: len(pairs) for name, pairs in data["splits"].items()},
         "eval_split": data["eval_split"],
     }
-    (run_dir / "data.json").write_text(json.dumps(summary, indent=2) + "\n")
+    path = run_dir / "data.json"
+    if path.is_file() and json.loads(path.read_text()) != summary:
+        raise ValueError(
+            f"{run_dir} holds a run on other data ({path} differs). Choose another "
+            "run_dir (S18_RUN_DIR, --out) or delete that folder."
+        )
+    path.write_text(json.dumps(summary, indent=2) + "\n")
     (run_dir / "machine.json").write_text(
         json.dumps(describe_machine(), indent=2) + "\n"
     )
@@ -78,7 +64,7 @@ def render_results(record_dir: str | Path) -> str:
     config = json.loads((record / "config.json").read_text())
     data = json.loads((record / "data.json").read_text())
     machine = json.loads((record / "machine.json").read_text())
-    history = pd.read_csv(record / "history.csv").drop_duplicates("epoch", keep="last")
+    history = read_history(record)
     split = data["eval_split"]
     scores = json.loads((record / f"evaluation_{split}.json").read_text())
     hardware = (

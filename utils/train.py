@@ -1,7 +1,7 @@
 """Compile, fit with resume and checkpoints, and the headless training command.
 
-`python -m utils.train --epochs 20 --data-dir DIR --out runs/NAME` runs the same
-code path as the notebook and fills the run folder: config.json, history.csv,
+`python -m utils.train --epochs 20 --data-dir DIR --out runs/NAME` runs the job
+with the notebook's functions and fills the run folder: config.json, history.csv,
 best.keras (best val mean IoU), final.keras and the evaluation files.
 """
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +20,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from utils.config import Config, config_from_env, load_config, save_config  # noqa: E402
+from utils.config import (
+    OPTION_CHOICES,
+    Config,
+    config_from_env,
+    load_config,
+    save_config,
+)  # noqa: E402
+from utils.evaluate import evaluate_model  # noqa: E402
 from utils.losses import make_loss  # noqa: E402
 from utils.metrics import make_metrics  # noqa: E402
 from utils.model import build_unet  # noqa: E402
@@ -38,6 +47,8 @@ WHERE_FIELDS = {
 
 def build_model(config: Config) -> keras.Model:
     """The U-Net the config describes, compiled with Adam, its loss and metrics."""
+    policy = "mixed_float16" if config.mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(policy)
     model = build_unet(
         config.img_size,
         config.num_classes,
@@ -66,10 +77,15 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
 
 
 def check_same_run(run_dir: Path, config: Config) -> None:
-    """Refuse to resume or reuse a run folder made with other hyperparameters."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return
+    """Refuse to resume or reuse a run (or backup) made with other settings."""
+    # The backup may live elsewhere (Drive) and outlive a lost run folder.
+    paths = [run_dir / "config.json", config.backup_dir.parent / "config.json"]
+    path = next((p for p in paths if p.is_file()), None)
+    if path is None:
+        raise ValueError(
+            f"{config.backup_dir} holds a resume backup of unknown settings. "
+            "Delete it, or choose another run_dir / checkpoint_dir."
+        )
     saved, current = dataclasses.asdict(load_config(path)), dataclasses.asdict(config)
     differ = sorted(
         key for key in current if key not in WHERE_FIELDS and saved[key] != current[key]
@@ -114,8 +130,13 @@ def make_callbacks(config: Config, run_dir: Path) -> list[keras.callbacks.Callba
     ]
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(MONITOR, mode="max", patience=5))
-    # Last, so an epoch is only marked done once it is logged and checkpointed.
-    callbacks.append(keras.callbacks.BackupAndRestore(str(config.backup_dir)))
+    # Last of the run's own callbacks: an epoch counts as done (and is not
+    # redone on resume) only once it is logged and checkpointed.
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(
+            str(config.backup_dir), delete_checkpoint=False
+        )
+    )
     return callbacks
 
 
@@ -145,7 +166,9 @@ def fit_resumable(
         (run_dir / "final.keras").unlink(missing_ok=True)
         (run_dir / "history.csv").unlink(missing_ok=True)
         (run_dir / "best.keras").unlink(missing_ok=True)
-    save_config(config, run_dir / "config.json")
+    for folder in {run_dir, config.backup_dir.parent}:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_config(config, folder / "config.json")
     callbacks = make_callbacks(config, run_dir) + list(extra_callbacks)
     model.fit(
         train_ds,
@@ -155,8 +178,52 @@ def fit_resumable(
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    model.save(run_dir / "final.keras")
+    finish_run(model, train_ds, val_ds, config)
     return read_history(run_dir)
+
+
+def recalibrate_batchnorm(model: keras.Model, train_ds) -> int:
+    """Re-estimate every BatchNorm's moving statistics over one pass of train_ds.
+
+    With few steps per epoch the moving averages (momentum 0.99) trail the
+    weights, so inference-mode predictions lag the trained model. This sets
+    them to the exact average of the batch statistics under the final
+    weights ("precise BN"); no trainable weight changes. Returns the batches.
+    """
+    norms = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    momenta = [norm.momentum for norm in norms]
+    batches = 0
+    for image, _ in train_ds:
+        for norm in norms:
+            # Momentum k / (k + 1) at batch k keeps a running mean of batches.
+            norm.momentum = batches / (batches + 1)
+        model(image, training=True)
+        batches += 1
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return batches
+
+
+def finish_run(model: keras.Model, train_ds, val_ds, config: Config) -> None:
+    """Re-estimate BatchNorm statistics (if configured), save final.keras."""
+    run_dir = Path(config.run_dir)
+    if config.recalibrate_bn:
+        before = evaluate_model(model, val_ds)["mean_iou"]
+        recalibrate_batchnorm(model, train_ds)
+        after = evaluate_model(model, val_ds)["mean_iou"]
+        record = {"val_mean_iou_before": before, "val_mean_iou_after": after}
+        (run_dir / "batchnorm.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(
+            f"BatchNorm statistics re-estimated over the training set: "
+            f"val mean IoU {before:.4f} -> {after:.4f}"
+        )
+    model.save(run_dir / "final.keras")
+    # Only now: a run killed before final.keras exists still has its backup.
+    shutil.rmtree(config.backup_dir, ignore_errors=True)
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -166,10 +233,17 @@ def load_model(path: str | Path) -> keras.Model:
 
 def run_training(config: Config, verbose: int | str = "auto") -> dict:
     """The whole job: data, model, resumable fit, evaluation on the held-out split."""
-    from utils.evaluate import evaluate_model, save_evaluation
+    from utils.colab import configure_device
+    from utils.evaluate import save_evaluation
     from utils.pipeline import make_datasets
     from utils.report import save_run_record
 
+    device = configure_device()
+    config = dataclasses.replace(
+        config,
+        mixed_precision=device["mixed_precision"],
+        jit_compile=device["jit_compile"],
+    )
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(config)
     save_run_record(data, config.run_dir)
@@ -193,10 +267,8 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train
     parser.add_argument("--checkpoint-dir", dest="checkpoint_dir")
     parser.add_argument("--cache-dir", dest="cache_dir", help="downloads, synthetic")
     parser.add_argument("--max-images", type=int, dest="max_images")
-    parser.add_argument("--split", choices=["official", "random"])
-    parser.add_argument("--loss", choices=["ce", "dice", "ce+dice"])
-    parser.add_argument("--downsample", choices=["maxpool", "strided"])
-    parser.add_argument("--upsample", choices=["transpose", "bilinear"])
+    for name, choices in OPTION_CHOICES.items():
+        parser.add_argument(f"--{name}", choices=choices)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--augment", action="store_true", default=None)
     parser.add_argument("--fast", action="store_true", help="tiny synthetic data")

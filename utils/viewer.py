@@ -68,7 +68,7 @@ class SegmentationViewer(widgets.VBox):
         self.split_dropdown = widgets.Dropdown(
             options=list(self.splits), value=first, description="split"
         )
-        # Draw on release, not at every step of a drag: a draw takes ~0.1 s.
+        # Draw on release, not at every step of a drag: each draw is a figure.
         self.index_slider = widgets.IntSlider(
             0,
             min=0,
@@ -192,14 +192,18 @@ def handle_upload(
 ) -> Figure | str | None:
     """Segment the first upload into `output`; return its figure or error message.
 
-    uploads is a FileUpload value: a tuple of dicts with "name" and "content".
+    uploads is a FileUpload value: in ipywidgets 8 a tuple of dicts with
+    "name" and "content"; in ipywidgets 7 (older Colab) a dict name -> dict.
     """
+    if isinstance(uploads, dict):
+        uploads = tuple({"name": k, **v} for k, v in uploads.items())
     if not uploads:
         return None
     name = uploads[0].get("name", "upload")
     output.clear_output(wait=True)
     try:
-        image, pred_mask = segment_image_bytes(model, uploads[0]["content"], img_size)
+        content = bytes(uploads[0]["content"])
+        image, pred_mask = segment_image_bytes(model, content, img_size)
     except ValueError as error:
         message = f"Cannot segment {name}: {error}."
         with output:

@@ -1,0 +1,33 @@
+"""Count a model's floating-point operations from its own layers."""
+
+from __future__ import annotations
+
+import keras
+
+
+def conv_forward_flops(layer: keras.layers.Layer) -> float:
+    """Forward FLOPs per image (2 per multiply-add) of a conv layer; 0 otherwise."""
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        # Every input pixel scatters a K x K x C_out footprint: count on the
+        # input grid, not the (stride x larger) output grid.
+        grid, (k_h, k_w, c_out, c_in) = layer.input.shape, layer.kernel.shape
+    elif isinstance(layer, keras.layers.Conv2D):
+        # The kernel holds C_in per group, so grouped convs count right too.
+        grid, (k_h, k_w, c_in, c_out) = layer.output.shape, layer.kernel.shape
+    else:
+        return 0.0
+    return 2.0 * k_h * k_w * c_in * c_out * grid[1] * grid[2]
+
+
+def forward_flops_per_image(model: keras.Model) -> float:
+    """Forward FLOPs per image of every Conv2D/Conv2DTranspose, nested models too."""
+    total = 0.0
+    for layer in model.layers:
+        nested = isinstance(layer, keras.Model)
+        total += forward_flops_per_image(layer) if nested else conv_forward_flops(layer)
+    return total
+
+
+def training_flops_per_image(model: keras.Model) -> float:
+    """Training FLOPs per image: forward plus backward (input and weight grads)."""
+    return 3.0 * forward_flops_per_image(model)
