@@ -44,6 +44,8 @@ def run_dir(tmp_path):
     save_evaluation(
         dict(scores, confusion=[[2, 1, 0], [0, 4, 1], [1, 0, 1]]), run, "val"
     )
+    bn = {"val_mean_iou_before": 0.25, "val_mean_iou_after": 0.375}
+    (run / "batchnorm.json").write_text(json.dumps(bn))
     (run / "best.keras").write_bytes(b"large binary, not part of the record")
     return run
 
@@ -54,6 +56,7 @@ def test_render_results_states_configuration_and_tables(run_dir):
     assert "2 epochs, batch 32" in text and "Test CPU, 2 cores, no GPU" in text
     assert "Training wall time: 2.5 minutes" in text
     assert "| 2 | 0.5000 | 0.7500 | 0.6250 | 0.8000 | 0.4000 |" in text
+    assert "validation mean IoU 0.2500 with the" in text and "0.3750 after" in text
     assert "| pixel accuracy | 0.7000 | 0.5000 (always 'background') |" in text
 
 

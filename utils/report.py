@@ -18,7 +18,13 @@ from utils.evaluate import format_confusion, format_scores
 from utils.measure import describe_machine
 from utils.train import read_history
 
-RECORD_FILES = ("config.json", "data.json", "history.csv", "machine.json")
+RECORD_FILES = (
+    "config.json",
+    "data.json",
+    "history.csv",
+    "machine.json",
+    "batchnorm.json",
+)
 RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 LOG_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_mean_iou")
@@ -58,34 +64,48 @@ def format_history(history: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def render_results(record_dir: str | Path) -> str:
-    """The README's results section, built only from the files of a run record."""
-    record = Path(record_dir)
+def describe_configuration(record: Path, history: pd.DataFrame) -> str:
+    """One paragraph: data, split sizes, hyperparameters, hardware, wall time."""
     config = json.loads((record / "config.json").read_text())
     data = json.loads((record / "data.json").read_text())
     machine = json.loads((record / "machine.json").read_text())
-    history = read_history(record)
-    split = data["eval_split"]
-    scores = json.loads((record / f"evaluation_{split}.json").read_text())
-    hardware = (
-        ", ".join(machine["gpus"])
-        or f"{machine['cpu']}, {machine['cores']} cores, no GPU"
+    hardware = ", ".join(machine["gpus"]) or (
+        f"{machine['cpu']}, {machine['cores']} cores, no GPU"
     )
     counts = ", ".join(f"{name} {count}" for name, count in data["splits"].items())
-    minutes = history["seconds"].sum() / 60
-    parts = [
+    return (
         f"**Configuration.** {data['valid_pairs']} valid pairs from "
         f"`{Path(data['data_dir']).name}`, split '{config['split']}' "
         f"(seed {config['seed']}): {counts} images. {config['epochs']} epochs, "
         f"batch {config['batch_size']}, Adam at {config['learning_rate']}, "
         f"{config['img_size']}x{config['img_size']} pixels, loss {config['loss']}. "
         f"Hardware: {hardware}; TensorFlow {machine['tensorflow']}. "
-        f"Training wall time: {minutes:.1f} minutes.",
+        f"Training wall time: {history['seconds'].sum() / 60:.1f} minutes."
+    )
+
+
+def render_results(record_dir: str | Path) -> str:
+    """The README's results section, built only from the files of a run record."""
+    record = Path(record_dir)
+    history = read_history(record)
+    split = json.loads((record / "data.json").read_text())["eval_split"]
+    scores = json.loads((record / f"evaluation_{split}.json").read_text())
+    parts = [
+        describe_configuration(record, history),
         f"**Training log.**\n\n{format_history(history)}",
-        f"**Evaluation on the {split} split** ({scores['pixels']:,} pixels).\n\n"
-        + format_scores(scores),
-        f"**Confusion matrix** (pixels).\n\n{format_confusion(scores)}",
     ]
+    if (record / "batchnorm.json").is_file():
+        bn = json.loads((record / "batchnorm.json").read_text())
+        parts.append(
+            "**BatchNorm re-estimation** after the last epoch: validation mean IoU "
+            f"{bn['val_mean_iou_before']:.4f} with the moving averages of training, "
+            f"{bn['val_mean_iou_after']:.4f} after re-estimating them."
+        )
+    parts.append(
+        f"**Evaluation on the {split} split** ({scores['pixels']:,} pixels), "
+        f"final model.\n\n{format_scores(scores)}"
+    )
+    parts.append(f"**Confusion matrix** (pixels).\n\n{format_confusion(scores)}")
     variants = record / "variants" / "variants.md"
     if variants.is_file():
         parts.append(f"**Variants.**\n\n{variants.read_text().strip()}")
@@ -95,7 +115,7 @@ def render_results(record_dir: str | Path) -> str:
 def save_record(run_dir: str | Path, record_dir: str | Path) -> Path:
     """Copy the small, human-readable files of a run into `record_dir`."""
     run_dir, record_dir = Path(run_dir), Path(record_dir)
-    paths = [run_dir / name for name in RECORD_FILES]
+    paths = [run_dir / name for name in RECORD_FILES if (run_dir / name).is_file()]
     paths += [path for pattern in RECORD_PATTERNS for path in run_dir.glob(pattern)]
     for path in paths:
         target = record_dir / path.relative_to(run_dir)
