@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from utils import evaluate
 from utils.config import fast_config, load_config
 from utils.pipeline import make_datasets
 from utils.train import (
@@ -181,10 +182,17 @@ def test_recalibrate_batchnorm_averages_batch_statistics():
     np.testing.assert_array_equal(np.array(norm.gamma), gamma)
 
 
-def test_finished_run_records_batchnorm_recalibration(tmp_path):
-    config = tiny_config(tmp_path, epochs=1)
+def test_finished_run_records_batchnorm_and_evaluates_again(tmp_path, capsys):
+    # The random split evaluates on val, the split batchnorm.json scores.
+    config = tiny_config(tmp_path, epochs=1, split="random")
     data = make_datasets(config)
     fit_resumable(build_model(config), data["train"], data["val"], config, verbose=0)
     record = json.loads((tmp_path / "run" / "batchnorm.json").read_text())
     assert set(record) == {"val_mean_iou_before", "val_mean_iou_after"}
     assert not config.backup_dir.exists()
+    capsys.readouterr()
+    evaluate.main([config.run_dir])
+    keras_line = capsys.readouterr().out.splitlines()[1]
+    # Keras's own metrics on the reloaded model agree with the record.
+    keras_iou = float(keras_line.split("mean_iou ")[1].split(",")[0])
+    assert keras_iou == pytest.approx(record["val_mean_iou_after"], abs=1e-4)

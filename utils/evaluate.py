@@ -80,3 +80,33 @@ def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:
     text += f"Confusion matrix (pixels):\n\n{format_confusion(scores)}\n"
     path.with_suffix(".md").write_text(text)
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: reload a run's final model and evaluate it on its held-out split.
+
+    `python -m utils.evaluate RUN_DIR` prints Keras's loss and metrics and the
+    scores table for the split the run was evaluated on, rebuilt from its config.
+    """
+    import argparse
+
+    from utils.config import load_config
+    from utils.pipeline import make_datasets
+    from utils.train import load_model
+
+    parser = argparse.ArgumentParser(prog="python -m utils.evaluate")
+    parser.add_argument("run_dir")
+    run_dir = Path(parser.parse_args(argv).run_dir)
+    data = make_datasets(load_config(run_dir / "config.json"))
+    split = data["eval_split"]
+    model = load_model(run_dir / "final.keras")
+    logs = model.evaluate(data[split], verbose=0, return_dict=True)
+    print(
+        f"{run_dir}/final.keras on the {split} split ({len(data['splits'][split])} images)"
+    )
+    print(", ".join(f"{name} {value:.4f}" for name, value in sorted(logs.items())))
+    print(format_scores(evaluate_model(model, data[split])))
+
+
+if __name__ == "__main__":
+    main()

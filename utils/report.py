@@ -27,7 +27,15 @@ RECORD_FILES = (
 )
 RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-LOG_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_mean_iou")
+LOG_COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "val_mean_iou",
+    "seconds",
+)
 
 
 def save_run_record(data: dict, run_dir: str | Path) -> None:
@@ -59,7 +67,8 @@ def format_history(history: pd.DataFrame) -> str:
     rows = ["| " + " | ".join(LOG_COLUMNS) + " |", "|" + " ---: |" * len(LOG_COLUMNS)]
     for _, row in history.iterrows():
         cells = [str(int(row["epoch"]) + 1)]
-        cells += [f"{row[column]:.4f}" for column in LOG_COLUMNS[1:]]
+        cells += [f"{row[column]:.4f}" for column in LOG_COLUMNS[1:-1]]
+        cells.append(f"{row['seconds']:.1f}")
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
