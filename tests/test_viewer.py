@@ -58,10 +58,12 @@ def test_viewer_builds_and_shows_the_first_image(splits):
 )
 def test_each_control_redraws(splits, control, key, value, stats_change):
     view = viewer.make_viewer(splits)
-    before = dict(view.last_render)
+    before, picture = dict(view.last_render), bytes(view.image.value)
     getattr(view, control).value = value
     assert view.last_render[key] == value
     assert view.last_render != before
+    assert bytes(view.image.value).startswith(b"\x89PNG")
+    assert bytes(view.image.value) != picture
     assert (view.last_render["stats"] != before["stats"]) == stats_change
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 
 import ipywidgets as widgets
 import keras
@@ -32,6 +33,13 @@ def predict_one(model: keras.Model, image: np.ndarray) -> np.ndarray:
     """(S, S, 3) float32 image in [0, 1] -> (S, S) uint8 predicted class ids."""
     logits = model(image[None], training=False)
     return np.argmax(np.asarray(logits)[0], axis=-1).astype(np.uint8)
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes, as the notebook would show it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 class SegmentationViewer(widgets.VBox):
@@ -90,13 +98,15 @@ class SegmentationViewer(widgets.VBox):
             options=[("prediction", "prediction"), ("error map", "error")]
         )
         self.stats = widgets.HTML()
-        self.output = widgets.Output()
+        # An Image widget, not an Output: each redraw swaps PNG bytes in place
+        # and sends no display messages, which also keeps headless runs simple.
+        self.image = widgets.Image(format="png")
         self.children = [
             widgets.HBox([self.split_dropdown, self.mode_buttons]),
             widgets.HBox([self.prev_button, self.index_slider, self.next_button]),
             self.alpha_slider,
             self.stats,
-            self.output,
+            self.image,
         ]
 
     def _count(self, split: str) -> int:
@@ -128,9 +138,7 @@ class SegmentationViewer(widgets.VBox):
             f"IoU {stats['mean_iou']:.3f}, pixel accuracy {stats['accuracy']:.1%}"
         )
         fig = render_example(image, mask, pred_mask, mode, alpha, self.class_names)
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(fig)
+        self.image.value = figure_png(fig)
         self.last_render = dict(
             split=split, index=index, mode=mode, alpha=alpha, stats=self.stats.value
         )
