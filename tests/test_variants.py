@@ -175,7 +175,9 @@ def test_predictions_and_grid(trained):
     images, masks = take_examples(data["val"], 3)
     fig = plot_variant_predictions(predictions, images, masks, count=3)
     assert len(fig.axes) == 3 * (2 + len(TRAINED))
-    assert [ax.get_title() for ax in fig.axes[:4]] == ["image", "truth", *TRAINED]
+    titles = [ax.get_title().split("\n") for ax in fig.axes[:4]]
+    assert [lines[0] for lines in titles] == ["image", "truth", *TRAINED]
+    assert all(lines[1].startswith("mIoU ") for lines in titles[2:])
     assert len(fig.legends) == 1
 
 
