@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -210,7 +212,7 @@ predictions = {eval_split: evaluate.predict_masks(model, data[eval_split])}
 plots.plot_predictions(*(array[:4] for array in predictions[eval_split]))
 
 # %% [markdown]
-# Mark the wrongly labelled pixels: mostly the thin border class.
+# Mark the wrongly labelled pixels in red.
 
 # %%
 plots.plot_error_map(*(array[:4] for array in predictions[eval_split]))
