@@ -30,8 +30,8 @@
 # the same size, handing back the fine detail that down-sampling threw away.
 # A 1x1 convolution turns the last 32 channels into 3 class scores per pixel.
 #
-# By default this notebook is the real thing: the full dataset (about 800 MB,
-# downloaded once), 20 epochs, batch 32. With `S18_FAST=1` it runs in a few
+# By default this notebook is the real thing: the full dataset (downloaded
+# once), 20 epochs, batch 32. With `S18_FAST=1` it runs in a few
 # minutes on tiny synthetic pets, which is how the tests execute it.
 
 # %% [markdown]
