@@ -9,6 +9,7 @@ import keras
 import pytest
 
 from utils import bench, bench_data, flops
+from utils.data import scan_pets
 from utils.model import build_unet
 from utils.synthetic import make_synthetic_pets
 
@@ -119,6 +120,23 @@ def test_reference_pairing_check_finds_a_positional_mispairing(tmp_path):
     assert reference["images"] == reference["reference_pairs"] == 3
     assert reference["mismatched_pairs"] == 2
     assert reference["dropped_by_zip"] == 1
+
+
+@pytest.mark.parametrize("count, repeats", [(4, 0), (6, 0), (14, 2)])
+def test_make_subset_links_pairs_and_repeats_them_past_the_folder(
+    six_pets, tmp_path, count, repeats
+):
+    folder = bench_data.make_subset(six_pets, count, tmp_path / "subset")
+    images = sorted((folder / "images").iterdir())
+    trimaps = sorted((folder / "annotations" / "trimaps").iterdir())
+    assert len(images) == len(trimaps) == count
+    assert sum("_r" in path.stem for path in images) == count - min(count, 6)
+    assert any(path.stem.endswith(f"_r{repeats}") for path in images) == (repeats > 0)
+    for image, trimap in zip(images, trimaps):
+        # Positional pairing (the reference's) still matches names and sources.
+        assert image.stem == trimap.stem
+        assert image.resolve().stem == trimap.resolve().stem
+    assert len(scan_pets(folder).pairs) == count
 
 
 def test_bench_data_command_compares_loaders_in_subprocesses(

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.fixtures import (
     REAL_MINI,
@@ -27,7 +29,18 @@ from tests.fixtures import (
     write_split_files,
 )
 from utils import data
-from utils.data import Pair, check_pair, main, read_split_file, scan_pets, split_pairs
+from utils.data import (
+    Pair,
+    build_report,
+    check_pair,
+    find_pairs,
+    main,
+    pairs_dataset,
+    read_pair,
+    read_split_file,
+    scan_pets,
+    split_pairs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,8 +139,68 @@ def test_check_pair_bad_image_wins_over_bad_trimap(tmp_path):
     assert check_pair(Pair("x", image, trimap)) == data.BAD_IMAGE
 
 
+@pytest.mark.parametrize(
+    "trimap, image_shape, code",
+    [
+        ([[1, 2], [3, 1]], (2, 2), 0),
+        ([[2, 2], [2, 2]], (2, 2), 0),
+        ([[1, 2], [3, 4]], (2, 2), 2),  # a value above 3
+        ([[0, 2], [3, 1]], (2, 2), 2),  # a value below 1
+        ([[1, 2], [3, 1]], (2, 3), 1),  # image one column wider
+        ([[0, 2], [3, 1]], (3, 2), 1),  # a size mismatch is reported first
+    ],
+)
+def test_read_pair_problem_code(tmp_path, trimap, image_shape, code):
+    image, trimap_path = tmp_path / "x.jpg", tmp_path / "x.png"
+    image.write_bytes(png_bytes(random_rgb(*image_shape)))
+    trimap_path.write_bytes(png_bytes(np.array(trimap, np.uint8)))
+    decoded, decoded_trimap, found = read_pair(str(image), str(trimap_path))
+    assert int(found) == code
+    assert data.PROBLEMS[code] == [None, data.SIZE_MISMATCH, data.BAD_VALUES][code]
+    assert decoded.shape == (*image_shape, 3) and decoded.dtype == tf.uint8
+    np.testing.assert_array_equal(decoded_trimap.numpy()[..., 0], trimap)
+
+
+def test_find_pairs_pairs_by_stem_without_decoding(trap_dir):
+    candidates, skipped = find_pairs(trap_dir)
+    expected = sorted(TRAP_VALID + ["Trunc_13", "Zero_14", "White_15"])
+    expected += ["Mismatch_16", "Corrupt_19"]
+    assert [pair.stem for pair in candidates] == sorted(expected)
+    assert skipped[data.NO_TRIMAP] == TRAP_SKIPPED[data.NO_TRIMAP]
+    assert skipped[data.NO_IMAGE] == TRAP_SKIPPED[data.NO_IMAGE]
+    assert data.BAD_IMAGE not in skipped  # decoding is not its job
+
+
+def test_pairs_dataset_yields_stem_and_paths(trap_dir):
+    candidates, _ = find_pairs(trap_dir)
+    rows = list(pairs_dataset(candidates[:2]).as_numpy_iterator())
+    assert rows == [
+        (p.stem.encode(), str(p.image).encode(), str(p.trimap).encode())
+        for p in candidates[:2]
+    ]
+    assert list(pairs_dataset([])) == []
+
+
+def test_build_report_names_the_file_of_a_pair_without_code(trap_dir):
+    candidates, skipped = find_pairs(trap_dir)
+    # Trunc_13 and Corrupt_19 have no code: a decoding pass dropped them.
+    codes = {stem: 0 for stem in TRAP_VALID}
+    codes |= {"Zero_14": 2, "White_15": 2, "Mismatch_16": 1}
+    report = build_report(trap_dir, candidates, skipped, codes)
+    assert [pair.stem for pair in report.pairs] == sorted(TRAP_VALID)
+    assert report.skipped == TRAP_SKIPPED
+
+
+def test_build_report_uses_the_codes_it_is_given(trap_dir):
+    candidates, skipped = find_pairs(trap_dir)
+    codes = {pair.stem: 0 for pair in candidates} | {"Cat_2": 1, "Cat_3": 2}
+    report = build_report(trap_dir, candidates, skipped, codes)
+    assert report.skipped[data.SIZE_MISMATCH] == ["Cat_2"]
+    assert report.skipped[data.BAD_VALUES] == ["Cat_3"]
+
+
 def test_scan_of_tarball_equals_scan_of_source(trap_source, trap_report):
-    source_report = scan_pets(trap_source, workers=1)
+    source_report = scan_pets(trap_source)
     assert [p.stem for p in source_report.pairs] == [p.stem for p in trap_report.pairs]
     assert source_report.skipped == trap_report.skipped
 

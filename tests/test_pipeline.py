@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,9 @@ import pytest
 import tensorflow as tf
 
 from tests.fixtures import (
+    TRAP_SKIPPED,
+    TRAP_VALID,
+    build_trap_folder,
     gif_bytes,
     jpeg_bytes,
     make_trimap,
@@ -17,7 +21,7 @@ from tests.fixtures import (
     rgba_png_bytes,
 )
 from utils.config import fast_config
-from utils.data import Pair
+from utils.data import Pair, find_pairs, scan_pets
 from utils.pipeline import (
     flip_pair,
     load_example,
@@ -25,6 +29,8 @@ from utils.pipeline import (
     locate_data,
     make_dataset,
     make_datasets,
+    prepare_examples,
+    read_examples,
     resize_image,
     resize_mask,
     take_examples,
@@ -128,9 +134,10 @@ def test_load_example_odd_files(tmp_path, kind, size):
     image_path, trimap_path = tmp_path / "Odd_1.jpg", tmp_path / "Odd_1.png"
     image_path.write_bytes(IMAGE_KINDS[kind]())
     trimap_path.write_bytes(png_bytes(make_trimap(21, 25)))
-    image, mask = load_example(
+    image, mask, code = load_example(
         tf.constant(str(image_path)), tf.constant(str(trimap_path)), size
     )
+    assert int(code) == 0
     assert (image.shape, image.dtype) == ((size, size, 3), tf.uint8)
     assert (mask.shape, mask.dtype) == ((size, size, 1), tf.uint8)
     assert set(np.unique(mask.numpy())) == {0, 1, 2}
@@ -228,7 +235,7 @@ def _originals(pairs):
     """(images float32 [0, 1], masks) as the pipeline should give them unflipped."""
     images, masks = [], []
     for pair in pairs:
-        image, mask = load_example(str(pair.image), str(pair.trimap), CODED_SIZE)
+        image, mask, _ = load_example(str(pair.image), str(pair.trimap), CODED_SIZE)
         images.append(image.numpy().astype(np.float32) / 255.0)
         masks.append(mask.numpy()[..., 0].astype(np.int32))
     return np.stack(images), np.stack(masks)
@@ -249,6 +256,8 @@ def test_make_dataset_batches(coded_pairs, size):
     ds = make_dataset(coded_pairs, img_size=size, batch_size=3)
     batches = list(ds)
     assert [len(images) for images, _ in batches] == [3, 3, 2]
+    # Known in advance, so Keras can count the steps of an epoch.
+    assert int(ds.cardinality()) == 3
     for images, masks in batches:
         assert images.dtype == tf.float32 and masks.dtype == tf.int32
         assert images.shape[1:] == (size, size, 3)
@@ -376,9 +385,11 @@ def test_cached_part_holds_resized_uint8(coded_pairs, augment, size):
     cached = _find_cache(ds)
     if cached is None:
         pytest.skip("tf.data no longer exposes _input_dataset")
-    image_spec, mask_spec = cached.element_spec
+    stem_spec, code_spec, image_spec, mask_spec = cached.element_spec
+    assert (stem_spec.dtype, code_spec.dtype) == (tf.string, tf.int32)
     assert (image_spec.shape.as_list(), image_spec.dtype) == ([size, size, 3], tf.uint8)
     assert (mask_spec.shape.as_list(), mask_spec.dtype) == ([size, size, 1], tf.uint8)
+    # The stem and code add a few bytes; the pixels are what counts.
     per_example = sum(
         spec.shape.num_elements() * spec.dtype.size for spec in (image_spec, mask_spec)
     )
@@ -389,7 +400,7 @@ def test_cached_example_memory_at_128(tmp_path):
     image_path, trimap_path = tmp_path / "Big_1.jpg", tmp_path / "Big_1.png"
     image_path.write_bytes(jpeg_bytes(300, 200))
     trimap_path.write_bytes(png_bytes(make_trimap(300, 200)))
-    image, mask = load_example(str(image_path), str(trimap_path), 128)
+    image, mask, _ = load_example(str(image_path), str(trimap_path), 128)
     # 64 KiB per cached example: under 0.5 GB for the 7,390 release images.
     assert image.numpy().nbytes + mask.numpy().nbytes == 65_536
     assert image.dtype == mask.dtype == tf.uint8
@@ -398,6 +409,56 @@ def test_cached_example_memory_at_128(tmp_path):
 def test_make_dataset_of_no_pairs_is_empty():
     ds = make_dataset([], img_size=8, batch_size=2)
     assert list(ds) == []
+
+
+# --------------------------------------------------------------------------
+# prepare_examples / read_examples: one decoding pass validates and caches
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trap_dir(tmp_path_factory) -> Path:
+    return build_trap_folder(tmp_path_factory.mktemp("trap") / "oxford_pets")
+
+
+def test_prepare_examples_reports_like_scan_pets(trap_dir):
+    report, examples = prepare_examples(trap_dir, 16)
+    expected = scan_pets(trap_dir)
+    assert report.pairs == expected.pairs
+    assert report.skipped == expected.skipped == TRAP_SKIPPED
+    stems = [stem.decode() for stem, *_ in examples.as_numpy_iterator()]
+    # Only the two pairs with an undecodable file are missing from the cache.
+    assert sorted(set(TRAP_VALID) | {"Zero_14", "White_15", "Mismatch_16"}) == stems
+
+
+def test_prepare_examples_fills_the_cache_in_its_pass(trap_dir, tmp_path):
+    folder = shutil.copytree(trap_dir, tmp_path / "pets")
+    report, examples = prepare_examples(folder, 16)
+    expected, _ = _epoch(make_dataset(report.pairs, 16, 4))
+    shutil.rmtree(folder)  # later passes must not read a file
+    images, masks = _epoch(make_dataset(report.pairs, 16, 4, examples=examples))
+    np.testing.assert_array_equal(images, expected)
+    assert images.shape == (len(TRAP_VALID), 16, 16, 3)
+    assert set(np.unique(masks)) <= {0, 1, 2}
+
+
+def test_make_dataset_draws_only_its_pairs_from_examples(coded_pairs):
+    examples = read_examples(coded_pairs, CODED_SIZE)
+    chosen = [coded_pairs[i] for i in (1, 4, 6)]
+    images, masks = _epoch(
+        make_dataset(chosen, CODED_SIZE, batch_size=2, examples=examples)
+    )
+    expected_images, expected_masks = _originals(chosen)
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(masks, expected_masks)
+    assert list(make_dataset([], CODED_SIZE, 2, examples=examples)) == []
+
+
+def test_make_dataset_of_unchecked_pairs_fails_loudly(trap_dir):
+    candidates, _ = find_pairs(trap_dir)
+    ds = make_dataset(candidates, 16, batch_size=4)
+    with pytest.raises(tf.errors.FailedPreconditionError, match="expected to contain"):
+        _epoch(ds)
 
 
 # --------------------------------------------------------------------------
@@ -430,7 +491,8 @@ def test_locate_data_uses_data_dir_when_not_fast(tmp_path):
 
 def test_make_datasets_fast(fast_data):
     config, data = fast_data
-    assert {"report", "splits", "train", "val", "test", "eval_split"} <= set(data)
+    keys = {"report", "splits", "examples", "train", "val", "test", "eval_split"}
+    assert keys <= set(data)
     assert data["eval_split"] == "test"
     assert data["report"].data_dir == Path(config.cache_dir) / "synthetic_pets_16"
     assert len(data["report"].pairs) == 16

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +30,8 @@ SIZE_MISMATCH = "image and trimap sizes differ"
 NO_TRIMAP = "image without trimap"
 NO_IMAGE = "trimap without image"
 DUPLICATE = "ignored: a file with the same stem was already paired"
+# What a problem code of `read_pair` means (0: valid).
+PROBLEMS = (None, SIZE_MISMATCH, BAD_VALUES)
 
 
 class Pair(NamedTuple):
@@ -78,25 +79,40 @@ def decode_image(data: bytes | tf.Tensor) -> tf.Tensor:
     return tf.io.decode_image(data, channels=3, expand_animations=False)
 
 
+def read_pair(
+    image_path: tf.Tensor | str, trimap_path: tf.Tensor | str
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Decode one pair and check it: image (H, W, 3) uint8, trimap (H, W, 1) uint8,
+    and a problem code (int32 index into PROBLEMS, 0 when valid).
+
+    Graph-safe, for tf.data maps; a file that cannot be decoded raises.
+    """
+    image = decode_image(tf.io.read_file(image_path))
+    trimap = tf.io.decode_png(tf.io.read_file(trimap_path), channels=1)
+    same_size = tf.reduce_all(tf.shape(image)[:2] == tf.shape(trimap)[:2])
+    # Integer values within [1, 3] are exactly {1, 2, 3}; min/max beat unique.
+    in_range = (tf.reduce_min(trimap) >= 1) & (tf.reduce_max(trimap) <= 3)
+    code = tf.where(same_size, tf.where(in_range, 0, 2), 1)
+    return image, trimap, code
+
+
 def check_pair(pair: Pair) -> str | None:
-    """Return why `pair` is unusable, or None when it is valid."""
+    """Return why `pair` is unusable, or None when it is valid (eager)."""
     try:
-        image = decode_image(tf.io.read_file(str(pair.image)))
+        decode_image(tf.io.read_file(str(pair.image)))
     except (tf.errors.OpError, ValueError):
         return BAD_IMAGE
     try:
-        trimap = tf.io.decode_png(tf.io.read_file(str(pair.trimap)), channels=1)
+        return PROBLEMS[int(read_pair(str(pair.image), str(pair.trimap))[2])]
     except (tf.errors.OpError, ValueError):
         return BAD_TRIMAP
-    if image.shape[:2] != trimap.shape[:2]:
-        return SIZE_MISMATCH
-    if not set(np.unique(trimap.numpy())) <= set(TRIMAP_VALUES):
-        return BAD_VALUES
-    return None
 
 
-def scan_pets(data_dir: str | Path, workers: int = 4) -> ScanReport:
-    """Pair images and trimaps by stem and decode each pair to validate it."""
+def find_pairs(data_dir: str | Path) -> tuple[list[Pair], dict[str, list[str]]]:
+    """Pair image and trimap files by stem, without decoding them.
+
+    Returns the candidate pairs (sorted by stem) and the other files by reason.
+    """
     data_dir = Path(data_dir)
     image_dir, trimap_dir = data_dir / "images", data_dir / "annotations" / "trimaps"
     if not image_dir.is_dir() or not trimap_dir.is_dir():
@@ -110,20 +126,66 @@ def scan_pets(data_dir: str | Path, workers: int = 4) -> ScanReport:
         skipped[reason] += names
     skipped[NO_TRIMAP] = sorted(set(images) - set(trimaps))
     skipped[NO_IMAGE] = sorted(set(trimaps) - set(images))
-    candidates = [
-        Pair(s, images[s], trimaps[s]) for s in sorted(images) if s in trimaps
-    ]
-    with ThreadPoolExecutor(workers) as pool:
-        reasons = list(pool.map(check_pair, candidates))
-    for pair, reason in zip(candidates, reasons):
+    pairs = [Pair(s, images[s], trimaps[s]) for s in sorted(images) if s in trimaps]
+    return pairs, skipped
+
+
+def pairs_dataset(pairs: list[Pair]) -> tf.data.Dataset:
+    """A dataset of (stem, image path, trimap path) strings, one per pair."""
+    columns = zip(*[(p.stem, str(p.image), str(p.trimap)) for p in pairs])
+    columns = list(columns) or [[], [], []]
+    # An explicit string dtype keeps an empty list of pairs valid.
+    return tf.data.Dataset.from_tensor_slices(
+        tuple(tf.constant(column, tf.string) for column in columns)
+    )
+
+
+def build_report(
+    data_dir: str | Path,
+    candidates: list[Pair],
+    skipped: dict[str, list[str]],
+    codes: dict[str, int],
+) -> ScanReport:
+    """The scan report, given the problem code of every decodable candidate.
+
+    A candidate without a code failed to decode; `check_pair` names the file.
+    """
+    pairs = []
+    for pair in candidates:
+        if pair.stem in codes:
+            reason = PROBLEMS[codes[pair.stem]]
+        else:
+            reason = check_pair(pair) or BAD_IMAGE
         if reason:
             skipped.setdefault(reason, []).append(pair.stem)
-    pairs = [pair for pair, reason in zip(candidates, reasons) if reason is None]
+        else:
+            pairs.append(pair)
     if not pairs:
         raise ValueError(
             f"No valid image/trimap pairs in {data_dir}; expected {LAYOUT}."
         )
-    return ScanReport(data_dir, pairs, {k: v for k, v in skipped.items() if v})
+    return ScanReport(Path(data_dir), pairs, {k: v for k, v in skipped.items() if v})
+
+
+def collect_codes(codes: tf.data.Dataset) -> dict[str, int]:
+    """Run a dataset of (stem, problem code) elements to a dict stem -> code."""
+    return {
+        stem.decode(): int(code)
+        for stems, batch_codes in codes.batch(256).as_numpy_iterator()
+        for stem, code in zip(stems, batch_codes)
+    }
+
+
+def scan_pets(data_dir: str | Path) -> ScanReport:
+    """Pair images and trimaps by stem and decode each pair to validate it."""
+    candidates, skipped = find_pairs(data_dir)
+    codes = pairs_dataset(candidates).map(
+        lambda stem, image, trimap: (stem, read_pair(image, trimap)[2]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    # A pair with a file that cannot be decoded is dropped here and named later.
+    found = collect_codes(codes.ignore_errors())
+    return build_report(data_dir, candidates, skipped, found)
 
 
 def read_split_file(path: Path) -> list[str]:

@@ -8,7 +8,17 @@ import numpy as np
 import tensorflow as tf
 
 from utils.config import Config
-from utils.data import Pair, decode_image, scan_pets, split_pairs
+from utils.data import (
+    Pair,
+    ScanReport,
+    build_report,
+    collect_codes,
+    decode_image,
+    find_pairs,
+    pairs_dataset,
+    read_pair,
+    split_pairs,
+)
 from utils.synthetic import make_synthetic_pets
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -28,13 +38,48 @@ def resize_mask(trimap: tf.Tensor, img_size: int) -> tf.Tensor:
     return tf.cast(resized, tf.uint8) - 1
 
 
-def load_example(image_path: tf.Tensor, trimap_path: tf.Tensor, img_size: int):
-    """Read one pair from disk: (image uint8 (S, S, 3), mask uint8 (S, S, 1))."""
-    image = decode_image(tf.io.read_file(image_path))
-    trimap = tf.io.decode_png(tf.io.read_file(trimap_path), channels=1)
+def load_example(
+    image_path: tf.Tensor, trimap_path: tf.Tensor, img_size: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Read one pair: image uint8 (S, S, 3), mask uint8 (S, S, 1), problem code.
+
+    The code is `read_pair`'s (0 when valid); the mask of an invalid pair is
+    meaningless.
+    """
+    image, trimap, code = read_pair(image_path, trimap_path)
     image = resize_image(image, img_size)
     image.set_shape((img_size, img_size, 3))
-    return image, resize_mask(trimap, img_size)
+    return image, resize_mask(trimap, img_size), code
+
+
+def read_examples(pairs: list[Pair], img_size: int, cache: str = "") -> tf.data.Dataset:
+    """Decode, check and resize `pairs` in parallel, cached in memory or a file.
+
+    Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
+    pairs with a file that cannot be decoded are dropped.
+    """
+    ds = pairs_dataset(pairs).map(
+        lambda stem, image, trimap: (stem, *load_example(image, trimap, img_size)),
+        num_parallel_calls=AUTOTUNE,
+    )
+    ds = ds.ignore_errors().map(
+        lambda stem, image, mask, code: (stem, code, image, mask)
+    )
+    return ds.cache(cache)
+
+
+def prepare_examples(
+    data_dir: str | Path, img_size: int, cache: str = ""
+) -> tuple[ScanReport, tf.data.Dataset]:
+    """Validate and cache a data folder in one pass: its report and examples.
+
+    Every pair is decoded once: the pass that checks it also fills the cache
+    of `read_examples` that the datasets of `make_dataset` then read.
+    """
+    candidates, skipped = find_pairs(data_dir)
+    examples = read_examples(candidates, img_size, cache)
+    found = collect_codes(examples.map(lambda stem, code, image, mask: (stem, code)))
+    return build_report(data_dir, candidates, skipped, found), examples
 
 
 def flip_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor):
@@ -59,20 +104,29 @@ def make_dataset(
     augment: bool = False,
     seed: int = 42,
     cache: str = "",
+    examples: tf.data.Dataset | None = None,
 ) -> tf.data.Dataset:
     """Batches of (image (B, S, S, 3) float32 [0, 1], mask (B, S, S, 1) int32 0..2).
 
-    Decoded, resized uint8 examples are cached (in memory when `cache` is "",
-    else in that file), so later epochs skip decoding. Shuffling and the
-    optional flip augmentation come after the cache and differ per epoch.
+    `pairs` must be valid (those of a ScanReport). Their examples come from
+    `examples` (from `prepare_examples`), or are read by `read_examples`
+    (cached in memory when `cache` is "", else in that file), so later epochs
+    skip decoding. Shuffling and the optional flip augmentation come after the
+    cache and differ per epoch.
     """
-    paths = [[str(p.image) for p in pairs], [str(p.trimap) for p in pairs]]
-    # An explicit string dtype keeps an empty split (no test list) valid.
-    ds = tf.data.Dataset.from_tensor_slices(
-        tuple(tf.constant(p, tf.string) for p in paths)
+    if examples is None:
+        examples = read_examples(pairs, img_size, cache)
+    # A mutable table, as a static one refuses an empty split (no test list).
+    wanted = tf.lookup.experimental.MutableHashTable(tf.string, tf.int32, 0)
+    wanted.insert(
+        tf.constant([pair.stem for pair in pairs], tf.string),
+        tf.ones(len(pairs), tf.int32),
     )
-    ds = ds.map(lambda i, t: load_example(i, t, img_size), num_parallel_calls=AUTOTUNE)
-    ds = ds.cache(cache)
+    ds = examples.filter(lambda stem, code, *_: (wanted.lookup(stem) > 0) & (code == 0))
+    ds = ds.map(lambda stem, code, image, mask: (image, mask))
+    # The filter hides the size that Keras needs to count steps per epoch;
+    # every pair must be valid, and a dropped one fails the epoch loudly.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(pairs)))
     if shuffle:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
     if augment:
@@ -116,11 +170,11 @@ def locate_data(config: Config) -> Path:
 def make_datasets(config: Config) -> dict:
     """Scan, split and wrap the data of `config` in tf.data pipelines.
 
-    Returns the scan report, the split pairs, a dataset per split (only train
-    shuffled and optionally augmented) and which split to evaluate on: the
-    official test list, or val for the reference's random split.
+    Returns the scan report, the split pairs, the cached examples, a dataset
+    per split (only train shuffled and optionally augmented) and which split to
+    evaluate on: the official test list, or val for the reference's random split.
     """
-    report = scan_pets(locate_data(config))
+    report, examples = prepare_examples(locate_data(config), config.img_size)
     splits = split_pairs(
         report.pairs,
         report.data_dir,
@@ -137,7 +191,7 @@ def make_datasets(config: Config) -> dict:
                 "more images (max_images), another val_fraction or split."
             )
     common = dict(img_size=config.img_size, batch_size=config.batch_size)
-    data = {"report": report, "splits": splits}
+    data = {"report": report, "splits": splits, "examples": examples}
     for name, pairs in splits.items():
         training = name == "train"
         data[name] = make_dataset(
@@ -145,6 +199,7 @@ def make_datasets(config: Config) -> dict:
             shuffle=training,
             augment=training and config.augment,
             seed=config.seed,
+            examples=examples,
             **common,
         )
     data["eval_split"] = "test" if splits["test"] else "val"

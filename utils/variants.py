@@ -101,6 +101,7 @@ def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> 
         shuffle=True,
         augment=config.augment,
         seed=config.seed,
+        examples=data["examples"],
     )
     keras.utils.set_random_seed(config.seed)
     model = build_model(vconfig)
