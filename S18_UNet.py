@@ -66,7 +66,7 @@ import keras
 from IPython.display import Markdown, display
 
 from utils import colab, evaluate, figures, pipeline, plots, report, train
-from utils import variants, viewer
+from utils import upload, variants, viewer
 from utils.config import config_from_env
 from utils.model import build_unet, count_params
 
@@ -229,7 +229,7 @@ viewer.make_viewer(predictions)
 # Segment a photo of your own pet: it is decoded and resized by the dataset code.
 
 # %%
-viewer.make_upload_widget(model, config.img_size)
+upload.make_upload_widget(model, config.img_size)
 
 # %% [markdown]
 # ## Variants

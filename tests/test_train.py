@@ -9,15 +9,9 @@ import pytest
 from utils import evaluate
 from utils.config import fast_config, load_config
 from utils.pipeline import make_datasets
-from utils.train import (
-    build_model,
-    fit_resumable,
-    load_model,
-    main,
-    parse_args,
-    read_history,
-    recalibrate_batchnorm,
-)
+from utils.batchnorm import recalibrate_batchnorm
+from utils.runs import load_model, read_history
+from utils.train import build_model, fit_resumable, main, parse_args
 
 
 class StopAfterEpoch(keras.callbacks.Callback):

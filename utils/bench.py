@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,10 +23,11 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from utils.bench_data import PROJECT_ROOT  # noqa: E402
-from utils.measure import describe_machine, markdown_table  # noqa: E402
+from utils.measure import machine_info, markdown_table  # noqa: E402
 from utils.measure import measure_scaling, repeat_pairs, timed_pass  # noqa: E402
 from utils.config import Config  # noqa: E402
 from utils.data import Pair, scan_pets  # noqa: E402
+from utils.flops import CONV_SHAPE, reference_conv_rate  # noqa: E402
 from utils.flops import training_flops_per_image  # noqa: E402
 from utils.pipeline import make_dataset  # noqa: E402
 from utils.synthetic import make_synthetic_pets  # noqa: E402
@@ -35,31 +35,7 @@ from utils.train import build_model  # noqa: E402
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
 SCALING_COUNTS = (250, 500, 1000)
-CONV_SHAPE = (32, 64, 64, 64)  # (batch, height, width, channels) of the reference
 HEADER = ("machine", "data", "settings")  # results sections printed as key=value
-
-
-def reference_conv_rate(shape: tuple = CONV_SHAPE, runs: int = 5) -> dict:
-    """GFLOP/s of one large 3x3 'same' convolution under tf.function."""
-    batch, height, width, channels = shape
-    images = tf.random.normal(shape)
-    kernel = tf.random.normal((3, 3, channels, channels))
-    # The sum forces the whole result to be computed and costs ~nothing.
-    conv = tf.function(lambda x, k: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
-    conv(images, kernel).numpy()  # warm-up: tracing and oneDNN kernel selection
-    seconds = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        conv(images, kernel).numpy()
-        seconds.append(time.perf_counter() - started)
-    flops = 2.0 * batch * height * width * 9 * channels * channels
-    return {
-        "shape": list(shape),
-        "runs": runs,
-        "gflop_per_run": flops / 1e9,
-        "best_gflops": flops / min(seconds) / 1e9,
-        "median_gflops": flops / statistics.median(seconds) / 1e9,
-    }
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -131,18 +107,6 @@ def measure_inference(model: keras.Model, images: tf.Tensor, runs: int) -> dict:
     seconds = time.perf_counter() - started
     batch = int(images.shape[0])
     return {"batch_size": batch, "runs": runs, "images_per_s": runs * batch / seconds}
-
-
-def machine_info() -> dict:
-    """The machine description plus its load and TensorFlow's thread settings."""
-    return describe_machine() | {
-        "usable_cpus": len(os.sched_getaffinity(0)),
-        "load_average_1m": os.getloadavg()[0],
-        "keras": keras.__version__,
-        # 0 is TensorFlow's default: as many threads as usable cores.
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-    }
 
 
 def flop_results(model: keras.Model, training: dict, reference: dict) -> dict:

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from utils.config import load_config
     from utils.pipeline import make_datasets
-    from utils.train import load_model
+    from utils.runs import load_model
 
     parser = argparse.ArgumentParser(prog="python -m utils.evaluate")
     parser.add_argument("run_dir")

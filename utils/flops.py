@@ -1,8 +1,14 @@
-"""Count a model's floating-point operations from its own layers."""
+"""Count a model's floating-point operations, and time the machine's FLOP rate."""
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import keras
+import tensorflow as tf
+
+CONV_SHAPE = (32, 64, 64, 64)  # (batch, height, width, channels) of the reference
 
 
 def conv_forward_flops(layer: keras.layers.Layer) -> float:
@@ -31,3 +37,26 @@ def forward_flops_per_image(model: keras.Model) -> float:
 def training_flops_per_image(model: keras.Model) -> float:
     """Training FLOPs per image: forward plus backward (input and weight grads)."""
     return 3.0 * forward_flops_per_image(model)
+
+
+def reference_conv_rate(shape: tuple = CONV_SHAPE, runs: int = 5) -> dict:
+    """GFLOP/s of one large 3x3 'same' convolution under tf.function."""
+    batch, height, width, channels = shape
+    images = tf.random.normal(shape)
+    kernel = tf.random.normal((3, 3, channels, channels))
+    # The sum forces the whole result to be computed and costs ~nothing.
+    conv = tf.function(lambda x, k: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
+    conv(images, kernel).numpy()  # warm-up: tracing and oneDNN kernel selection
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        conv(images, kernel).numpy()
+        seconds.append(time.perf_counter() - started)
+    flops = 2.0 * batch * height * width * 9 * channels * channels
+    return {
+        "shape": list(shape),
+        "runs": runs,
+        "gflop_per_run": flops / 1e9,
+        "best_gflops": flops / min(seconds) / 1e9,
+        "median_gflops": flops / statistics.median(seconds) / 1e9,
+    }

@@ -29,6 +29,21 @@ def describe_machine() -> dict:
     }
 
 
+def machine_info() -> dict:
+    """The machine description plus its load and TensorFlow's thread settings."""
+    import keras
+    import tensorflow as tf
+
+    return describe_machine() | {
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "load_average_1m": os.getloadavg()[0],
+        "keras": keras.__version__,
+        # 0 is TensorFlow's default: as many threads as usable cores.
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
 def proc_status_mb(field: str) -> float:
     """A memory field of /proc/self/status (VmRSS, VmHWM, ...) in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -16,7 +16,7 @@ import pandas as pd
 
 from utils.evaluate import format_confusion, format_scores
 from utils.measure import describe_machine
-from utils.train import read_history
+from utils.runs import read_history
 
 RECORD_FILES = (
     "config.json",

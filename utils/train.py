@@ -20,29 +20,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from utils.config import (
+from utils.batchnorm import recalibrate_batchnorm  # noqa: E402
+from utils.config import (  # noqa: E402
     OPTION_CHOICES,
     Config,
     config_from_env,
-    load_config,
     save_config,
-)  # noqa: E402
+)
 from utils.evaluate import evaluate_model  # noqa: E402
 from utils.losses import make_loss  # noqa: E402
 from utils.metrics import make_metrics  # noqa: E402
 from utils.model import build_unet  # noqa: E402
+from utils.runs import (  # noqa: E402
+    check_same_run,
+    is_finished,
+    load_model,
+    read_history,
+)
 
 MONITOR = "val_mean_iou"
-# Where a run is kept or which device runs it, not what it learns.
-WHERE_FIELDS = {
-    "run_dir",
-    "checkpoint_dir",
-    "cache_dir",
-    "data_dir",
-    "mixed_precision",
-    "jit_compile",
-    "variant_epochs",
-}
 
 
 def build_model(config: Config) -> keras.Model:
@@ -63,43 +59,6 @@ def build_model(config: Config) -> keras.Model:
         jit_compile=config.jit_compile,
     )
     return model
-
-
-def read_history(run_dir: str | Path) -> pd.DataFrame:
-    """Per-epoch log of a run (one row per finished epoch, 0-based 'epoch')."""
-    path = Path(run_dir) / "history.csv"
-    if not path.is_file() or path.stat().st_size == 0:
-        return pd.DataFrame()
-    history = pd.read_csv(path)
-    # An interruption between the CSV row and the backup repeats an epoch:
-    # the later row is the one the resumed weights continue from.
-    return history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
-
-
-def check_same_run(run_dir: Path, config: Config) -> None:
-    """Refuse to resume or reuse a run (or backup) made with other settings."""
-    # The backup may live elsewhere (Drive) and outlive a lost run folder.
-    paths = [run_dir / "config.json", config.backup_dir.parent / "config.json"]
-    path = next((p for p in paths if p.is_file()), None)
-    if path is None:
-        raise ValueError(
-            f"{config.backup_dir} holds a resume backup of unknown settings. "
-            "Delete it, or choose another run_dir / checkpoint_dir."
-        )
-    saved, current = dataclasses.asdict(load_config(path)), dataclasses.asdict(config)
-    differ = sorted(
-        key for key in current if key not in WHERE_FIELDS and saved[key] != current[key]
-    )
-    if differ:
-        raise ValueError(
-            f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
-            "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
-        )
-
-
-def is_finished(run_dir: Path) -> bool:
-    """True when the run folder holds a completed run."""
-    return (run_dir / "final.keras").is_file() and (run_dir / "config.json").is_file()
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -182,32 +141,6 @@ def fit_resumable(
     return read_history(run_dir)
 
 
-def recalibrate_batchnorm(model: keras.Model, train_ds) -> int:
-    """Re-estimate every BatchNorm's moving statistics over one pass of train_ds.
-
-    With few steps per epoch the moving averages (momentum 0.99) trail the
-    weights, so inference-mode predictions lag the trained model. This sets
-    them to the exact average of the batch statistics under the final
-    weights ("precise BN"); no trainable weight changes. Returns the batches.
-    """
-    norms = [
-        layer
-        for layer in model.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    momenta = [norm.momentum for norm in norms]
-    batches = 0
-    for image, _ in train_ds:
-        for norm in norms:
-            # Momentum k / (k + 1) at batch k keeps a running mean of batches.
-            norm.momentum = batches / (batches + 1)
-        model(image, training=True)
-        batches += 1
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    return batches
-
-
 def finish_run(model: keras.Model, train_ds, val_ds, config: Config) -> None:
     """Re-estimate BatchNorm statistics (if configured), save final.keras."""
     run_dir = Path(config.run_dir)
@@ -224,11 +157,6 @@ def finish_run(model: keras.Model, train_ds, val_ds, config: Config) -> None:
     model.save(run_dir / "final.keras")
     # Only now: a run killed before final.keras exists still has its backup.
     shutil.rmtree(config.backup_dir, ignore_errors=True)
-
-
-def load_model(path: str | Path) -> keras.Model:
-    """Reload a saved .keras model with Keras's safe mode on (no Python lambdas)."""
-    return keras.models.load_model(path, safe_mode=True)
 
 
 def run_training(config: Config, verbose: int | str = "auto") -> dict:

@@ -28,14 +28,8 @@ from utils.plots import (
     show_panel,
 )
 from utils.pipeline import make_dataset, make_datasets, take_examples
-from utils.train import (
-    MONITOR,
-    build_model,
-    fit_resumable,
-    load_model,
-    parse_args,
-    read_history,
-)
+from utils.runs import load_model, read_history
+from utils.train import MONITOR, build_model, fit_resumable, parse_args
 
 # "BCE" in the assignment means sparse categorical cross-entropy from logits
 # ("ce"): the masks have 3 classes, so binary cross-entropy does not apply.
