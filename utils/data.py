@@ -17,7 +17,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-TRIMAP_VALUES = (1, 2, 3)
 LAYOUT = (
     "DIR/images/<stem>.jpg, DIR/annotations/trimaps/<stem>.png and, for the "
     "official split, DIR/annotations/trainval.txt and DIR/annotations/test.txt"

@@ -58,13 +58,13 @@ def read_examples(pairs: list[Pair], img_size: int, cache: str = "") -> tf.data.
     Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
     pairs with a file that cannot be decoded are dropped.
     """
-    ds = pairs_dataset(pairs).map(
-        lambda stem, image, trimap: (stem, *load_example(image, trimap, img_size)),
-        num_parallel_calls=AUTOTUNE,
-    )
-    ds = ds.ignore_errors().map(
-        lambda stem, image, mask, code: (stem, code, image, mask)
-    )
+
+    def load(stem, image_path, trimap_path):
+        image, mask, code = load_example(image_path, trimap_path, img_size)
+        return stem, code, image, mask
+
+    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
+    ds = ds.ignore_errors()
     return ds.cache(cache)
 
 
