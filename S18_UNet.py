@@ -76,7 +76,7 @@ from utils.model import build_unet, count_params
 
 # %%
 config = config_from_env()
-config.augment = False  # the reference trained without augmentation
+config.augment = "none"  # the reference trained without augmentation
 config
 
 # %% [markdown]
@@ -139,7 +139,7 @@ plots.plot_examples(images, masks)
 # training, moving averages when predicting.
 
 # %%
-model = train.build_model(config)
+model = train.build_model(config, steps_per_epoch=len(data["train"]))
 model.summary()
 
 # %% [markdown]
@@ -157,16 +157,17 @@ count_params(build_unet())
 # last finished epoch, and a finished run is loaded instead of retrained. One
 # log line per epoch; the picture below it shows a training image's prediction.
 #
-# Validation runs BatchNorm on its moving averages (momentum 0.99), which trail
-# the weights when an epoch has only a few steps. So after the last epoch the
-# averages are re-estimated over the training set with the final weights
-# ("precise BN"; no weight changes), and the last line reports the effect.
+# Validation tells the truth at every epoch. BatchNorm predicts with moving
+# averages of its batch statistics (momentum 0.99: a memory of about 100
+# steps), which trail the weights when an epoch has only a few steps. So before
+# each validation its statistics are re-estimated on the training images under
+# the current weights ("precise BN"; no weight changes, training unaffected):
+# the logged validation scores, the best checkpoint and the preview all
+# describe the model as it would predict at that moment.
 
 # %%
 callbacks = [] if config.fast else [viewer.PredictionCallback(images[0], masks[0])]
-history = train.fit_resumable(
-    model, data["train"], data["val"], config, callbacks, verbose=2
-)
+history = train.fit_resumable(model, data, config, callbacks, verbose=2)
 history.round(4)
 
 # %% [markdown]

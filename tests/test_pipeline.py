@@ -1,4 +1,4 @@
-"""utils/pipeline.py: resizing, loading, flips, batching, the uint8 cache, fast mode."""
+"""utils/pipeline.py: resizing, loading, augmentation, batching, the uint8 cache, fast mode."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.fixtures import (
 from utils.config import fast_config
 from utils.data import Pair, find_pairs, scan_pets
 from utils.pipeline import (
-    flip_pair,
+    augment_pair,
     load_example,
     load_image_bytes,
     locate_data,
@@ -175,35 +175,66 @@ def test_load_image_bytes_rejects_garbage(data):
 
 
 # --------------------------------------------------------------------------
-# flip_pair
+# augment_pair
 # --------------------------------------------------------------------------
 
 
-def test_flip_pair_flips_image_and_mask_together():
-    image = np.arange(3 * 4 * 3, dtype=np.uint8).reshape(3, 4, 3)
-    mask = np.array([[0, 1, 2, 2], [0, 0, 1, 2], [1, 0, 0, 0]], np.uint8)[..., None]
+def _blocky_pair(size: int = 32, block: int = 4, seed: int = 0):
+    """Image whose dominant channel is each pixel's class, in random 4x4 blocks."""
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(0, 3, (size // block, size // block))
+    classes = np.kron(cells, np.ones((block, block), np.int64)).astype(np.uint8)
+    return PALETTE[classes], classes[..., None]
+
+
+def _augment(image, mask, seed, mode):
+    out_image, out_mask = augment_pair(
+        tf.constant(image), tf.constant(mask), tf.constant(seed, tf.int64), mode
+    )
+    return out_image.numpy(), out_mask.numpy()[..., 0]
+
+
+def test_augment_pair_flip_moves_image_and_mask_together():
+    image, mask = _blocky_pair()
     outcomes = set()
-    for seed in range(40):
-        out_image, out_mask = flip_pair(
-            tf.constant(image), tf.constant(mask), tf.constant([seed, 7], tf.int64)
-        )
-        out_image, out_mask = out_image.numpy(), out_mask.numpy()
-        image_flipped = np.array_equal(out_image, image[:, ::-1])
-        mask_flipped = np.array_equal(out_mask, mask[:, ::-1])
-        assert image_flipped or np.array_equal(out_image, image)
-        assert mask_flipped == image_flipped
-        outcomes.add(image_flipped)
-        if outcomes == {True, False}:
-            break
+    for seed in range(20):
+        out_image, out_mask = _augment(image, mask, [seed, 7], "flip")
+        flipped = np.array_equal(out_mask, mask[:, ::-1, 0])
+        assert flipped or np.array_equal(out_mask, mask[..., 0])
+        expected = image[:, ::-1] if flipped else image
+        np.testing.assert_array_equal(np.round(out_image * 255), expected)
+        outcomes.add(flipped)
     assert outcomes == {True, False}
 
 
-def test_flip_pair_is_a_function_of_the_seed():
-    image = tf.constant(np.arange(12, dtype=np.uint8).reshape(2, 2, 3))
-    mask = tf.constant(np.array([[0, 1], [2, 0]], np.uint8)[..., None])
-    seed = tf.constant([3, 4], tf.int64)
-    first, again = flip_pair(image, mask, seed), flip_pair(image, mask, seed)
-    np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())
+def test_augment_pair_full_keeps_each_pixel_class_with_its_colour():
+    image, mask = _blocky_pair()
+    changed = 0
+    for seed in range(6):
+        out_image, out_mask = _augment(image, mask, [seed, 3], "full")
+        changed += not np.array_equal(out_mask, mask[..., 0])
+        assert out_image.shape == (32, 32, 3) and out_image.dtype == np.float32
+        assert 0.0 <= out_image.min() and out_image.max() <= 1.0
+        assert set(np.unique(out_mask)) <= {0, 1, 2}
+        # Crops change the image, jitter its colours: the dominant channel
+        # still names the pixel's class except on blurred block edges.
+        agree = np.mean(np.argmax(out_image, axis=-1) == out_mask)
+        assert agree > 0.85
+    assert changed >= 5
+    # The same image against a mask moved by one block: most pixels disagree.
+    shuffled = np.mean(np.argmax(out_image, axis=-1) == np.roll(out_mask, 4, axis=1))
+    assert shuffled < 0.6
+
+
+@pytest.mark.parametrize("mode", ["flip", "full"])
+def test_augment_pair_is_a_function_of_the_seed(mode):
+    image, mask = _blocky_pair()
+    first = _augment(image, mask, [3, 4], mode)
+    again = _augment(image, mask, [3, 4], mode)
+    other = _augment(image, mask, [5, 4], mode)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert mode == "flip" or not np.array_equal(first[0], other[0])
 
 
 # --------------------------------------------------------------------------
@@ -285,7 +316,7 @@ def test_augmented_shuffled_training_set_keeps_pairs_matched(coded_pairs):
         img_size=CODED_SIZE,
         batch_size=3,
         shuffle=True,
-        augment=True,
+        augment="flip",
         seed=5,
     )
     originals, _ = _originals(coded_pairs)
@@ -301,7 +332,7 @@ def test_augmented_shuffled_training_set_keeps_pairs_matched(coded_pairs):
 
 def test_augment_flips_each_example_or_not_consistently(coded_pairs):
     ds = make_dataset(
-        coded_pairs, img_size=CODED_SIZE, batch_size=8, augment=True, seed=1
+        coded_pairs, img_size=CODED_SIZE, batch_size=8, augment="flip", seed=1
     )
     images, masks = _epoch(ds)
     originals, original_masks = _originals(coded_pairs)
@@ -321,7 +352,7 @@ def test_augment_flips_each_example_or_not_consistently(coded_pairs):
 
 def test_augment_without_shuffle_differs_per_epoch(coded_pairs):
     ds = make_dataset(
-        coded_pairs, img_size=CODED_SIZE, batch_size=8, augment=True, seed=1
+        coded_pairs, img_size=CODED_SIZE, batch_size=8, augment="flip", seed=1
     )
     first, second = _epoch(ds)[0], _epoch(ds)[0]
     assert not np.array_equal(first, second)
@@ -510,7 +541,7 @@ def test_make_datasets_fast(fast_data):
 
 def test_make_datasets_fast_with_augment(tmp_path):
     config = fast_config(
-        cache_dir=str(tmp_path), max_images=8, img_size=16, augment=True
+        cache_dir=str(tmp_path), max_images=8, img_size=16, augment="flip"
     )
     data = make_datasets(config)
     images, masks = take_examples(data["train"], 3)

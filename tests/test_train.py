@@ -68,19 +68,10 @@ def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
     config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "elsewhere"))
     data = make_datasets(config)
     with pytest.raises(KeyboardInterrupt):
-        fit_resumable(
-            build_model(config),
-            data["train"],
-            data["val"],
-            config,
-            [StopAfterEpoch(0)],
-            0,
-        )
+        fit_resumable(build_model(config), data, config, [StopAfterEpoch(0)], 0)
     assert (tmp_path / "elsewhere" / "backup").is_dir()
     record = RecordEpochs()
-    history = fit_resumable(
-        build_model(config), data["train"], data["val"], config, [record], 0
-    )
+    history = fit_resumable(build_model(config), data, config, [record], 0)
     assert record.epochs == [1, 2]
     assert history["epoch"].tolist() == [0, 1, 2]
     assert not (tmp_path / "elsewhere" / "backup").exists()
@@ -90,9 +81,9 @@ def test_finished_run_is_loaded_not_retrained(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
     model = build_model(config)
-    fit_resumable(model, data["train"], data["val"], config, verbose=0)
+    fit_resumable(model, data, config, verbose=0)
     record, again = RecordEpochs(), build_model(config)
-    history = fit_resumable(again, data["train"], data["val"], config, [record], 0)
+    history = fit_resumable(again, data, config, [record], 0)
     assert record.epochs == [] and len(history) == 1
     images = next(iter(data["val"]))[0]
     np.testing.assert_allclose(
@@ -104,7 +95,7 @@ def test_saved_model_reloads_with_same_predictions(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
     model = build_model(config)
-    fit_resumable(model, data["train"], data["val"], config, verbose=0)
+    fit_resumable(model, data, config, verbose=0)
     reloaded = load_model(tmp_path / "run" / "final.keras")
     images = next(iter(data["val"]))[0]
     np.testing.assert_allclose(
@@ -118,9 +109,7 @@ def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
         config = tiny_config(tmp_path, epochs=1, run_dir=str(tmp_path / f"run{run}"))
         keras.utils.set_random_seed(config.seed)
         data = make_datasets(config)
-        history = fit_resumable(
-            build_model(config), data["train"], data["val"], config, verbose=0
-        )
+        history = fit_resumable(build_model(config), data, config, verbose=0)
         losses.append(history["loss"][0])
         splits.append({k: [p.stem for p in v] for k, v in data["splits"].items()})
     assert splits[0] == splits[1]
@@ -137,10 +126,10 @@ def test_parse_args_overrides_defaults(monkeypatch):
 def test_run_folder_with_other_settings_is_refused(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
-    fit_resumable(build_model(config), data["train"], data["val"], config, verbose=0)
+    fit_resumable(build_model(config), data, config, verbose=0)
     other = tiny_config(tmp_path, epochs=2)
     with pytest.raises(ValueError, match=r"other settings \(epochs\)"):
-        fit_resumable(build_model(other), data["train"], data["val"], other, verbose=0)
+        fit_resumable(build_model(other), data, other, verbose=0)
 
 
 def test_foreign_backup_is_refused(tmp_path):
@@ -148,7 +137,7 @@ def test_foreign_backup_is_refused(tmp_path):
     config.backup_dir.mkdir(parents=True)
     data = make_datasets(config)
     with pytest.raises(ValueError, match="resume backup of unknown settings"):
-        fit_resumable(build_model(config), data["train"], data["val"], config)
+        fit_resumable(build_model(config), data, config)
 
 
 def test_repeated_epoch_row_keeps_the_last(tmp_path):
@@ -176,17 +165,46 @@ def test_recalibrate_batchnorm_averages_batch_statistics():
     np.testing.assert_array_equal(np.array(norm.gamma), gamma)
 
 
-def test_finished_run_records_batchnorm_and_evaluates_again(tmp_path, capsys):
-    # The random split evaluates on val, the split batchnorm.json scores.
+def test_recalibrate_batchnorm_turns_dropout_off():
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dropout(0.5),
+            keras.layers.BatchNormalization(),
+        ]
+    )
+    batches = [(np.array([[0.0, 0.0], [2.0, 4.0]]), None)]
+    recalibrate_batchnorm(model, batches)
+    # With dropout on, the statistics would be of randomly zeroed, doubled inputs.
+    np.testing.assert_allclose(np.array(model.layers[1].moving_mean), [1.0, 2.0])
+    assert model.layers[0].rate == 0.5
+
+
+@pytest.mark.parametrize("precise_bn", [True, False])
+def test_logged_validation_describes_the_model_then(tmp_path, precise_bn):
+    config = tiny_config(tmp_path, epochs=2, split="random", precise_bn=precise_bn)
+    data = make_datasets(config)
+    model = build_model(config)
+    logged = fit_resumable(model, data, config, verbose=0).iloc[-1]
+    as_saved = model.evaluate(data["val"], verbose=0, return_dict=True)
+    assert as_saved["loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
+    recalibrate_batchnorm(model, data["train_stats"])
+    truth = model.evaluate(data["val"], verbose=0, return_dict=True)
+    # Precise BN logs what the weights really predict; the moving averages
+    # (momentum 0.99) after 6 steps are still near their initial values.
+    close = abs(truth["loss"] - logged["val_loss"]) < 1e-3 * truth["loss"]
+    assert close == precise_bn
+    assert ("bn_seconds" in logged) == precise_bn
+
+
+def test_finished_run_evaluates_again_as_logged(tmp_path, capsys):
     config = tiny_config(tmp_path, epochs=1, split="random")
     data = make_datasets(config)
-    fit_resumable(build_model(config), data["train"], data["val"], config, verbose=0)
-    record = json.loads((tmp_path / "run" / "batchnorm.json").read_text())
-    assert set(record) == {"val_mean_iou_before", "val_mean_iou_after"}
+    history = fit_resumable(build_model(config), data, config, verbose=0)
     assert not config.backup_dir.exists()
     capsys.readouterr()
     evaluate.main([config.run_dir])
     keras_line = capsys.readouterr().out.splitlines()[1]
-    # Keras's own metrics on the reloaded model agree with the record.
+    # Keras's own metrics on the reloaded model agree with the last log row.
     keras_iou = float(keras_line.split("mean_iou ")[1].split(",")[0])
-    assert keras_iou == pytest.approx(record["val_mean_iou_after"], abs=1e-4)
+    assert keras_iou == pytest.approx(history["val_mean_iou"].iloc[-1], abs=1e-4)

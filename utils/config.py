@@ -27,7 +27,21 @@ OPTION_CHOICES = {
     "loss": ("ce", "dice", "ce+dice"),
     "downsample": ("maxpool", "strided"),
     "upsample": ("transpose", "bilinear"),
+    "augment": ("none", "flip", "full"),
+    "schedule": ("constant", "cosine"),
+    "optimizer": ("adam", "adamw"),
 }
+
+# The reference notebook's training recipe:
+# `dataclasses.replace(config, **REFERENCE_RECIPE)` selects it.
+REFERENCE_RECIPE = dict(
+    learning_rate=1e-3,
+    optimizer="adam",
+    weight_decay=0.0,
+    schedule="constant",
+    loss="ce",
+    augment="none",
+)
 
 
 @dataclasses.dataclass
@@ -36,7 +50,15 @@ class Config:
 
     Training defaults are the reference's (Adam 1e-3, batch 32, 20 epochs,
     128x128); the split defaults to the official lists, `split="random"` is
-    the reference's 80/20.
+    the reference's 80/20. `seed` drives initialisation, shuffling and
+    augmentation; `split_seed` the random split and synthetic data, so seeds
+    can vary on the same images. `augment`: "flip" (left-right), "full"
+    (flip, random scaled crop, colour jitter). `schedule="cosine"`: linear
+    warm-up over `warmup_epochs`, then cosine decay to 0. `precise_bn`:
+    before each validation, BatchNorm statistics are re-estimated on up to
+    `precise_bn_images` training images, so validation sees the model as it
+    would predict at that moment. `train_images` keeps a seeded subset of the
+    training split (validation unchanged), for learning curves.
     """
 
     img_size: int = 128
@@ -44,7 +66,12 @@ class Config:
     batch_size: int = 32
     epochs: int = 20
     learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 1
     seed: int = 42
+    split_seed: int = 42
     dropout: float = 0.3
     downsample: str = "maxpool"
     upsample: str = "transpose"
@@ -52,9 +79,11 @@ class Config:
     split: str = "official"
     val_fraction: float = 0.2
     max_images: int | None = None
-    augment: bool = False
+    train_images: int | None = None
+    augment: str = "none"
     early_stopping: bool = False
-    recalibrate_bn: bool = True
+    precise_bn: bool = True
+    precise_bn_images: int = 2048
     mixed_precision: bool = False
     jit_compile: bool = False
     fast: bool = False

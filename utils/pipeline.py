@@ -82,18 +82,64 @@ def prepare_examples(
     return build_report(data_dir, candidates, skipped, found), examples
 
 
-def flip_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor):
-    """Flip image and mask left-right together, with probability 1/2."""
-    flip = tf.random.stateless_uniform((), seed) < 0.5
-    return (
-        tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image),
-        tf.cond(flip, lambda: tf.reverse(mask, [1]), lambda: mask),
-    )
-
-
 def to_model_inputs(image: tf.Tensor, mask: tf.Tensor):
     """uint8 batch -> (image float32 in [0, 1], mask int32 class ids)."""
     return tf.cast(image, tf.float32) / 255.0, tf.cast(mask, tf.int32)
+
+
+def scaled_crop(both: tf.Tensor, seed: tf.Tensor, min_area: float = 0.5):
+    """Random crop of 50-100% of the area (aspect 3:4 to 4:3), resized back.
+
+    `both` is (S, S, 4) float32: RGB plus the class id, so one crop box moves
+    image and mask together; the mask is resized with nearest neighbour so
+    its labels stay exact.
+    """
+    shape = tf.shape(both)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=min_area,
+        aspect_ratio_range=(3 / 4, 4 / 3),
+        area_range=(min_area, 1.0),
+        use_image_if_no_bounding_boxes=True,
+    )
+    crop = tf.slice(both, begin, size)
+    image = tf.image.resize(crop[..., :3], shape[:2], antialias=True)
+    mask = tf.image.resize(crop[..., 3:], shape[:2], method="nearest")
+    return tf.concat([tf.clip_by_value(image, 0.0, 1.0), mask], axis=-1)
+
+
+def jitter_colour(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Random brightness, contrast, saturation and hue of a float32 [0, 1] image."""
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    image = tf.image.stateless_random_brightness(image, 0.1, seeds[0])
+    image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[1])
+    image = tf.image.stateless_random_saturation(image, 0.8, 1.2, seeds[2])
+    image = tf.image.stateless_random_hue(image, 0.03, seeds[3])
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, mode: str):
+    """Augment one training example: uint8 (S, S, 3) and (S, S, 1) in, model inputs out.
+
+    "flip": left-right flip with probability 1/2; "full": flip, scaled crop
+    and colour jitter. Returns (image float32 [0, 1], mask int32 0..2); a
+    function of `seed` ([2] int64) alone.
+    """
+    flip_seed, crop_seed, colour_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 3)
+    )
+    image, mask = to_model_inputs(image, mask)
+    # One tensor, so every geometric change moves a pixel's class with it.
+    both = tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
+    both = tf.image.stateless_random_flip_left_right(both, flip_seed)
+    if mode == "full":
+        both = scaled_crop(both, crop_seed)
+    image, mask = both[..., :3], tf.cast(both[..., 3:], tf.int32)
+    if mode == "full":
+        image = jitter_colour(image, colour_seed)
+    return image, mask
 
 
 def make_dataset(
@@ -101,7 +147,7 @@ def make_dataset(
     img_size: int = 128,
     batch_size: int = 32,
     shuffle: bool = False,
-    augment: bool = False,
+    augment: str = "none",
     seed: int = 42,
     cache: str = "",
     examples: tf.data.Dataset | None = None,
@@ -111,8 +157,8 @@ def make_dataset(
     `pairs` must be valid (those of a ScanReport). Their examples come from
     `examples` (from `prepare_examples`), or are read by `read_examples`
     (cached in memory when `cache` is "", else in that file), so later epochs
-    skip decoding. Shuffling and the optional flip augmentation come after the
-    cache and differ per epoch.
+    skip decoding. Shuffling and augmentation ("none", "flip", "full": see
+    `augment_pair`) come after the cache and differ per epoch.
     """
     if examples is None:
         examples = read_examples(pairs, img_size, cache)
@@ -129,14 +175,15 @@ def make_dataset(
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(pairs)))
     if shuffle:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        seeds = seeds.batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda example, s: flip_pair(*example, s), num_parallel_calls=AUTOTUNE
-        )
-    ds = ds.batch(batch_size).map(to_model_inputs, num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+    if augment == "none":
+        ds = ds.batch(batch_size).map(to_model_inputs, num_parallel_calls=AUTOTUNE)
+        return ds.prefetch(AUTOTUNE)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, seeds.batch(2)).map(
+        lambda example, s: augment_pair(*example, s, augment),
+        num_parallel_calls=AUTOTUNE,
+    )
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def take_examples(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +206,7 @@ def locate_data(config: Config) -> Path:
     if config.fast:
         count = config.max_images or 256
         root = Path(config.cache_dir) / f"synthetic_pets_{count}"
-        return make_synthetic_pets(root, count, seed=config.seed)
+        return make_synthetic_pets(root, count, seed=config.split_seed)
     if config.data_dir:
         return Path(config.data_dir)
     from utils.download import download_pets
@@ -167,12 +214,28 @@ def locate_data(config: Config) -> Path:
     return download_pets(config.cache_dir)
 
 
+def subset_train(pairs: list[Pair], count: int | None, seed: int) -> list[Pair]:
+    """A seeded subset of `count` training pairs; smaller counts nest in larger."""
+    if count is None or count >= len(pairs):
+        return pairs
+    keep = np.random.default_rng(seed).permutation(len(pairs))[:count]
+    return [pairs[i] for i in sorted(keep)]
+
+
+def stats_pairs(pairs: list[Pair], count: int, seed: int) -> list[Pair]:
+    """Up to `count` training pairs in a fixed, seeded order, for BatchNorm statistics."""
+    order = np.random.default_rng(seed).permutation(len(pairs))[:count]
+    return [pairs[i] for i in order]
+
+
 def make_datasets(config: Config) -> dict:
     """Scan, split and wrap the data of `config` in tf.data pipelines.
 
     Returns the scan report, the split pairs, the cached examples, a dataset
-    per split (only train shuffled and optionally augmented) and which split to
-    evaluate on: the official test list, or val for the reference's random split.
+    per split (only train shuffled and augmented), "train_stats" (training
+    images in a fixed order, not augmented: what precise BatchNorm averages
+    over) and which split to evaluate on: the official test list, or val for
+    the reference's random split.
     """
     report, examples = prepare_examples(locate_data(config), config.img_size)
     splits = split_pairs(
@@ -180,8 +243,11 @@ def make_datasets(config: Config) -> dict:
         report.data_dir,
         config.split,
         config.val_fraction,
-        config.seed,
+        config.split_seed,
         config.max_images,
+    )
+    splits["train"] = subset_train(
+        splits["train"], config.train_images, config.split_seed
     )
     for name in ("train", "val"):
         if not splits[name]:
@@ -190,17 +256,20 @@ def make_datasets(config: Config) -> dict:
                 f"The {name} split of {report.data_dir} is empty ({counts}): use "
                 "more images (max_images), another val_fraction or split."
             )
-    common = dict(img_size=config.img_size, batch_size=config.batch_size)
+    common = dict(
+        img_size=config.img_size, batch_size=config.batch_size, examples=examples
+    )
     data = {"report": report, "splits": splits, "examples": examples}
     for name, pairs in splits.items():
         training = name == "train"
         data[name] = make_dataset(
             pairs,
             shuffle=training,
-            augment=training and config.augment,
+            augment=config.augment if training else "none",
             seed=config.seed,
-            examples=examples,
             **common,
         )
+    stats = stats_pairs(splits["train"], config.precise_bn_images, config.split_seed)
+    data["train_stats"] = make_dataset(stats, **common)
     data["eval_split"] = "test" if splits["test"] else "val"
     return data

@@ -23,7 +23,6 @@ RECORD_FILES = (
     "data.json",
     "history.csv",
     "machine.json",
-    "batchnorm.json",
 )
 RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -85,12 +84,23 @@ def describe_configuration(record: Path, history: pd.DataFrame) -> str:
     return (
         f"**Configuration.** {data['valid_pairs']} valid pairs from "
         f"`{Path(data['data_dir']).name}`, split '{config['split']}' "
-        f"(seed {config['seed']}): {counts} images. {config['epochs']} epochs, "
-        f"batch {config['batch_size']}, Adam at {config['learning_rate']}, "
-        f"{config['img_size']}x{config['img_size']} pixels, loss {config['loss']}. "
+        f"(seed {config['split_seed']}): {counts} images. {config['epochs']} epochs, "
+        f"batch {config['batch_size']}, {describe_recipe(config)}, "
+        f"{config['img_size']}x{config['img_size']} pixels, seed {config['seed']}. "
         f"Hardware: {hardware}; TensorFlow {machine['tensorflow']}. "
         f"Training wall time: {history['seconds'].sum() / 60:.1f} minutes."
     )
+
+
+def describe_recipe(config: dict) -> str:
+    """The training recipe of a saved config in words, e.g. 'Adam at 0.001, loss ce'."""
+    optimizer = "AdamW" if config["optimizer"] == "adamw" else "Adam"
+    words = f"{optimizer} at {config['learning_rate']}"
+    if config["optimizer"] == "adamw":
+        words += f" (weight decay {config['weight_decay']})"
+    if config["schedule"] == "cosine":
+        words += f", {config['warmup_epochs']} warm-up epoch(s) then cosine decay"
+    return f"{words}, loss {config['loss']}, augmentation {config['augment']}"
 
 
 def render_results(record_dir: str | Path) -> str:
@@ -103,12 +113,12 @@ def render_results(record_dir: str | Path) -> str:
         describe_configuration(record, history),
         f"**Training log.**\n\n{format_history(history)}",
     ]
-    if (record / "batchnorm.json").is_file():
-        bn = json.loads((record / "batchnorm.json").read_text())
+    if "bn_seconds" in history:
         parts.append(
-            "**BatchNorm re-estimation** after the last epoch: validation mean IoU "
-            f"{bn['val_mean_iou_before']:.4f} with the moving averages of training, "
-            f"{bn['val_mean_iou_after']:.4f} after re-estimating them."
+            "**Validation** at each epoch re-estimated BatchNorm's statistics "
+            "first (precise BN), so each row describes the model as it would "
+            f"predict then; that took {history['bn_seconds'].median():.1f} s per "
+            "epoch (median)."
         )
     parts.append(
         f"**Evaluation on the {split} split** ({scores['pixels']:,} pixels), "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -20,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from utils.batchnorm import recalibrate_batchnorm  # noqa: E402
+from utils.batchnorm import PreciseValidation  # noqa: E402
 from utils.config import (  # noqa: E402
     OPTION_CHOICES,
     Config,
@@ -41,8 +40,33 @@ from utils.runs import (  # noqa: E402
 MONITOR = "val_mean_iou"
 
 
-def build_model(config: Config) -> keras.Model:
-    """The U-Net the config describes, compiled with Adam, its loss and metrics."""
+def make_optimizer(config: Config, steps_per_epoch: int | None = None):
+    """Adam or AdamW at `config.learning_rate`, constant or warm-up + cosine."""
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine":
+        if not steps_per_epoch:
+            raise ValueError("schedule='cosine' needs the number of steps per epoch")
+        warmup = config.warmup_epochs * steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            decay_steps=max(config.epochs * steps_per_epoch - warmup, 1),
+            warmup_target=config.learning_rate,
+            warmup_steps=warmup,
+        )
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    # Decay shrinks kernels only: biases and BatchNorm's scale and shift set
+    # offsets and gains, which a pull towards zero would only distort.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+def build_model(config: Config, steps_per_epoch: int | None = None) -> keras.Model:
+    """The U-Net the config describes, compiled with its optimizer, loss and metrics.
+
+    `steps_per_epoch` (batches per epoch) is needed by the cosine schedule.
+    """
     policy = "mixed_float16" if config.mixed_precision else "float32"
     keras.mixed_precision.set_global_policy(policy)
     model = build_unet(
@@ -53,7 +77,7 @@ def build_model(config: Config) -> keras.Model:
         config.upsample,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=make_optimizer(config, steps_per_epoch),
         loss=make_loss(config.loss, config.num_classes),
         metrics=make_metrics(),
         jit_compile=config.jit_compile,
@@ -72,11 +96,21 @@ class EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self.started
 
 
-def make_callbacks(config: Config, run_dir: Path) -> list[keras.callbacks.Callback]:
-    """Timer, CSV log, best checkpoint on val mean IoU, resume backup, in order."""
+def make_callbacks(
+    config: Config, run_dir: Path, data: dict
+) -> list[keras.callbacks.Callback]:
+    """Validation, timer, CSV log, best checkpoint, resume backup, in that order.
+
+    With `config.precise_bn`, validation is `PreciseValidation` on
+    data["train_stats"] and data["val"]; it comes first so that every later
+    callback reads its truthful `val_*` numbers.
+    """
     history = read_history(run_dir)
     best = history[MONITOR].max() if MONITOR in history else None
-    callbacks = [
+    callbacks = []
+    if config.precise_bn:
+        callbacks.append(PreciseValidation(data["train_stats"], data["val"]))
+    callbacks += [
         EpochTimer(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(
@@ -101,14 +135,14 @@ def make_callbacks(config: Config, run_dir: Path) -> list[keras.callbacks.Callba
 
 def fit_resumable(
     model: keras.Model,
-    train_ds,
-    val_ds,
+    data: dict,
     config: Config,
     extra_callbacks: list | tuple = (),
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
-    """Train `model` into `config.run_dir`, resuming an interrupted run.
+    """Train `model` on data["train"] into `config.run_dir`, resuming if interrupted.
 
+    `data` is `pipeline.make_datasets`'s: "train", "val" and "train_stats".
     A finished run is not trained again: its final weights are loaded. A run
     with a backup continues from its last finished epoch; otherwise training
     starts from scratch. Returns the full per-epoch history.
@@ -128,35 +162,20 @@ def fit_resumable(
     for folder in {run_dir, config.backup_dir.parent}:
         folder.mkdir(parents=True, exist_ok=True)
         save_config(config, folder / "config.json")
-    callbacks = make_callbacks(config, run_dir) + list(extra_callbacks)
+    callbacks = make_callbacks(config, run_dir, data) + list(extra_callbacks)
     model.fit(
-        train_ds,
-        validation_data=val_ds,
+        data["train"],
+        # Precise validation runs in its callback instead.
+        validation_data=None if config.precise_bn else data["val"],
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    finish_run(model, train_ds, val_ds, config)
-    return read_history(run_dir)
-
-
-def finish_run(model: keras.Model, train_ds, val_ds, config: Config) -> None:
-    """Re-estimate BatchNorm statistics (if configured), save final.keras."""
-    run_dir = Path(config.run_dir)
-    if config.recalibrate_bn:
-        before = evaluate_model(model, val_ds)["mean_iou"]
-        recalibrate_batchnorm(model, train_ds)
-        after = evaluate_model(model, val_ds)["mean_iou"]
-        record = {"val_mean_iou_before": before, "val_mean_iou_after": after}
-        (run_dir / "batchnorm.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(
-            f"BatchNorm statistics re-estimated over the training set: "
-            f"val mean IoU {before:.4f} -> {after:.4f}"
-        )
     model.save(run_dir / "final.keras")
     # Only now: a run killed before final.keras exists still has its backup.
     shutil.rmtree(config.backup_dir, ignore_errors=True)
+    return read_history(run_dir)
 
 
 def run_training(config: Config, verbose: int | str = "auto") -> dict:
@@ -175,8 +194,8 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(config)
     save_run_record(data, config.run_dir)
-    model = build_model(config)
-    history = fit_resumable(model, data["train"], data["val"], config, verbose=verbose)
+    model = build_model(config, steps_per_epoch=len(data["train"]))
+    history = fit_resumable(model, data, config, verbose=verbose)
     split = data["eval_split"]
     scores = evaluate_model(model, data[split])
     save_evaluation(scores, config.run_dir, split)
@@ -197,8 +216,10 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train
     parser.add_argument("--max-images", type=int, dest="max_images")
     for name, choices in OPTION_CHOICES.items():
         parser.add_argument(f"--{name}", choices=choices)
+    parser.add_argument("--weight-decay", type=float, dest="weight_decay")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--augment", action="store_true", default=None)
+    parser.add_argument("--split-seed", type=int, dest="split_seed")
+    parser.add_argument("--train-images", type=int, dest="train_images")
     parser.add_argument("--fast", action="store_true", help="tiny synthetic data")
     args = vars(parser.parse_args(argv))
     env = dict(os.environ, S18_FAST="1") if args.pop("fast") else os.environ

@@ -98,8 +98,10 @@ def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> 
         examples=data["examples"],
     )
     keras.utils.set_random_seed(config.seed)
-    model = build_model(vconfig)
-    history = fit_resumable(model, train_ds, data["val"], vconfig, verbose=verbose)
+    model = build_model(vconfig, steps_per_epoch=len(train_ds))
+    history = fit_resumable(
+        model, {**data, "train": train_ds}, vconfig, verbose=verbose
+    )
     scores = evaluate_model(model, data["val"])
     best = int(history.loc[history[MONITOR].idxmax(), "epoch"]) + 1
     return {
