@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
+from keras.layers import BatchNormalization, Dropout
 
 
 def recalibrate_batchnorm(model: keras.Model, images_ds) -> int:
@@ -18,31 +21,36 @@ def recalibrate_batchnorm(model: keras.Model, images_ds) -> int:
     model predicts; no trainable weight changes and no random number is drawn.
     Returns the number of batches.
     """
-    norms = [
-        layer
-        for layer in model.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    dropouts = [
-        layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)
-    ]
-    momenta = [norm.momentum for norm in norms]
-    rates = [dropout.rate for dropout in dropouts]
-    for dropout in dropouts:
-        dropout.rate = 0.0
+    norms = [layer for layer in model.layers if isinstance(layer, BatchNormalization)]
+    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    saved = [norm.momentum for norm in norms], [layer.rate for layer in dropouts]
+    # Momentum 0 makes each forward pass leave its batch's statistics in the
+    # moving variables, which are summed here and averaged at the end.
+    for norm in norms:
+        norm.momentum = 0.0
+    for layer in dropouts:
+        layer.rate = 0.0
+    forward = tf.function(
+        lambda image: model(image, training=True), reduce_retracing=True
+    )
+    sums = [[np.zeros(norm.moving_mean.shape)] * 2 for norm in norms]
     batches = 0
     try:
         for image, _ in images_ds:
-            for norm in norms:
-                # Momentum k / (k + 1) at batch k keeps a running mean of batches.
-                norm.momentum = batches / (batches + 1)
-            model(image, training=True)
+            forward(tf.convert_to_tensor(image, tf.float32))
+            for total, norm in zip(sums, norms):
+                total[0] = total[0] + np.asarray(norm.moving_mean)
+                total[1] = total[1] + np.asarray(norm.moving_variance)
             batches += 1
     finally:
-        for norm, momentum in zip(norms, momenta):
+        for norm, momentum in zip(norms, saved[0]):
             norm.momentum = momentum
-        for dropout, rate in zip(dropouts, rates):
-            dropout.rate = rate
+        for layer, rate in zip(dropouts, saved[1]):
+            layer.rate = rate
+    for (mean, variance), norm in zip(sums, norms):
+        if batches:
+            norm.moving_mean.assign(mean / batches)
+            norm.moving_variance.assign(variance / batches)
     return batches
 
 
