@@ -111,7 +111,8 @@ def format_ablation(table: pd.DataFrame) -> str:
 
 def plot_learning_curve(table: pd.DataFrame) -> Figure:
     """Validation mean IoU (mean and range over seeds) against training images."""
-    fig, ax = new_figure(1, 1, (5.5, 3.6))
+    fig = new_figure(figsize=(5.5, 3.6))
+    ax = fig.add_subplot()
     x = table["train_images"]
     ax.plot(x, table["val_mean_iou_mean"], marker="o", color="#3b6fb6")
     ax.fill_between(x, table["val_mean_iou_min"], table["val_mean_iou_max"], alpha=0.25)

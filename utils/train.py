@@ -40,19 +40,24 @@ from utils.runs import (  # noqa: E402
 MONITOR = "val_mean_iou"
 
 
+def make_schedule(config: Config, steps_per_epoch: int | None = None):
+    """The learning rate: constant, or linear warm-up then cosine decay to 0."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    if not steps_per_epoch:
+        raise ValueError("schedule='cosine' needs the number of steps per epoch")
+    warmup = config.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=max(config.epochs * steps_per_epoch - warmup, 1),
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
 def make_optimizer(config: Config, steps_per_epoch: int | None = None):
-    """Adam or AdamW at `config.learning_rate`, constant or warm-up + cosine."""
-    learning_rate = config.learning_rate
-    if config.schedule == "cosine":
-        if not steps_per_epoch:
-            raise ValueError("schedule='cosine' needs the number of steps per epoch")
-        warmup = config.warmup_epochs * steps_per_epoch
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0,
-            decay_steps=max(config.epochs * steps_per_epoch - warmup, 1),
-            warmup_target=config.learning_rate,
-            warmup_steps=warmup,
-        )
+    """Adam or AdamW on `make_schedule`'s learning rate."""
+    learning_rate = make_schedule(config, steps_per_epoch)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate)
     optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
