@@ -182,6 +182,7 @@ def make_datasets(config: Config) -> dict:
         config.val_fraction,
         config.seed,
         config.max_images,
+        skipped=report.skipped,
     )
     for name in ("train", "val"):
         if not splits[name]:
