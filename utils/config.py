@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from utils.files import read_json, write_text_atomically
+
 CLASS_NAMES = ("pet", "background", "border")
 # One fixed colour per class in every figure: orange pet, blue background,
 # yellow border.
@@ -180,9 +182,14 @@ def read_int(env: dict, name: str) -> int:
 
 def save_config(config: Config, path: str | Path) -> None:
     """Write the config as JSON so a run folder records how it was made."""
-    Path(path).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    text = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+    write_text_atomically(path, text)
 
 
 def load_config(path: str | Path) -> Config:
     """Read a config written by `save_config`."""
-    return Config(**json.loads(Path(path).read_text()))
+    folder = Path(path).parent
+    advice = (
+        f"It holds a run's settings: restore it, or delete {folder} to start again."
+    )
+    return Config(**read_json(path, advice))
