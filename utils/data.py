@@ -294,7 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = scan_pets(args.data_dir)
     annotations = report.data_dir / "annotations"
-    if (annotations / "trainval.txt").is_file() and (annotations / "test.txt").is_file():
+    if (annotations / "trainval.txt").is_file() and (
+        annotations / "test.txt"
+    ).is_file():
         split_pairs(report.pairs, report.data_dir, skipped=report.skipped)
     print(report.summary())
 
