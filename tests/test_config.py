@@ -38,3 +38,60 @@ def test_config_round_trips_through_json(tmp_path):
     config = Config(epochs=7, split="random", max_images=12)
     save_config(config, tmp_path / "config.json")
     assert load_config(tmp_path / "config.json") == config
+
+
+@pytest.mark.parametrize(
+    "field, value, requirement",
+    [
+        ("epochs", -1, "a whole number >= 1"),
+        ("epochs", 0, "a whole number >= 1"),
+        ("variant_epochs", 0, "a whole number >= 1"),
+        ("batch_size", 0, "a whole number >= 1"),
+        ("learning_rate", -1.0, "a number > 0"),
+        ("learning_rate", float("nan"), "a number > 0"),
+        ("val_fraction", 0.0, "a number strictly between 0 and 1"),
+        ("val_fraction", 1.0, "a number strictly between 0 and 1"),
+        ("img_size", 100, "a positive multiple of 16"),
+        ("img_size", 0, "a positive multiple of 16"),
+        ("max_images", 0, "a whole number >= 1, or None"),
+        ("max_images", -5, "a whole number >= 1, or None"),
+        ("dropout", 1.0, r"a number in \[0, 1\)"),
+        ("dropout", -0.1, r"a number in \[0, 1\)"),
+        ("epochs", 2.5, "a whole number >= 1"),
+    ],
+)
+def test_out_of_range_setting_is_refused_everywhere(field, value, requirement):
+    message = f"Config.{field} must be {requirement}"
+    with pytest.raises(ValueError, match=message):
+        Config(**{field: value})
+    with pytest.raises(ValueError, match=message):
+        fast_config(**{field: value})
+    config = Config()
+    with pytest.raises(ValueError, match=message):
+        setattr(config, field, value)  # as a notebook cell would
+    assert getattr(config, field) == getattr(Config(), field)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("img_size", 16), ("img_size", 256), ("dropout", 0.0), ("max_images", None)],
+)
+def test_edge_settings_are_accepted(field, value):
+    assert getattr(Config(**{field: value}), field) == value
+
+
+@pytest.mark.parametrize(
+    "flag, value, field",
+    [
+        ("--epochs", "-1", "epochs"),
+        ("--batch-size", "0", "batch_size"),
+        ("--learning-rate", "-1", "learning_rate"),
+        ("--max-images", "0", "max_images"),
+        ("--max-images", "-5", "max_images"),
+    ],
+)
+def test_command_line_gives_the_same_message(flag, value, field):
+    from utils.train import parse_args
+
+    with pytest.raises(ValueError, match=f"Config.{field} must be"):
+        parse_args(["--fast", flag, value])

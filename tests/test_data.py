@@ -293,6 +293,20 @@ def test_scan_without_valid_pairs_raises_value_error(tmp_path, make):
     with pytest.raises(ValueError, match="No valid image/trimap pairs") as err:
         scan_pets(folder)
     assert str(folder) in str(err.value)
+    assert "Skipped: " in str(err.value)
+
+
+def test_no_valid_pairs_lists_every_skip_reason_with_counts(tmp_path):
+    _only_broken_pairs(tmp_path)
+    with pytest.raises(ValueError) as err:
+        scan_pets(tmp_path)
+    for reason, names in [
+        (data.BAD_IMAGE, "a_1"),
+        (data.BAD_VALUES, "b_2"),
+        (data.NO_TRIMAP, "c_3"),
+        (data.NOT_IMAGE, "images/._a_1.jpg"),
+    ]:
+        assert f"{reason} (1: {names})" in str(err.value)
 
 
 # --------------------------------------------------------------------------
@@ -303,7 +317,13 @@ def test_scan_without_valid_pairs_raises_value_error(tmp_path, make):
 def test_cli_check_prints_the_report(trap_dir, trap_report, capsys):
     main(["check", str(trap_dir)])
     out = capsys.readouterr().out
-    assert out == trap_report.summary() + "\n"
+    split_drops = {data.LISTED_ABSENT: ["Absent_99"], data.NOT_LISTED: TRAP_UNLISTED}
+    expected = data.ScanReport(
+        trap_dir, trap_report.pairs, {**trap_report.skipped, **split_drops}
+    )
+    assert out == expected.summary() + "\n"
+    assert f"{data.LISTED_ABSENT} (1): Absent_99" in out
+    assert f"{data.NOT_LISTED} (2): Gif_8, Png_12" in out
     assert f"{len(TRAP_VALID)} valid image/trimap pairs" in out
     assert f"{data.BAD_VALUES} (2): White_15, Zero_14" in out
     assert f"{data.NO_TRIMAP} (1): Notrimap_17" in out
@@ -317,10 +337,10 @@ def test_cli_check_on_bad_folder_exits_with_error(tmp_path, capsys, make):
         make(folder)
     with pytest.raises(SystemExit) as exit_info:
         main(["check", str(folder)])
-    message = exit_info.value.code
-    assert isinstance(message, str) and message.startswith("error: ")
-    assert str(folder) in message
-    assert capsys.readouterr().out == ""
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert str(folder) in err and out == ""
 
 
 def test_cli_rejects_unknown_command(capsys):
@@ -471,8 +491,19 @@ def test_unknown_split_name_raises(tmp_path):
         ("Foo_1 1 1 1\r\nBar_2 2 2 1\r\n", ["Foo_1", "Bar_2"]),
         ("Foo_1\n#Bar_2 2 2 1\nBaz_3\t3 1 3\n", ["Foo_1", "Baz_3"]),
         ("", []),
+        ("my cat_1 1 1 1\nmy dog_2\n", ["my cat_1", "my dog_2"]),
+        ("caf\xe9_1 1 1 1\n", ["caf\xe9_1"]),
     ],
-    ids=["plain", "header", "blank-lines", "crlf", "stem-only-and-tab", "empty"],
+    ids=[
+        "plain",
+        "header",
+        "blank-lines",
+        "crlf",
+        "stem-only-and-tab",
+        "empty",
+        "spaces-in-stem",
+        "utf8-stem",
+    ],
 )
 def test_read_split_file(tmp_path, text, stems):
     path = tmp_path / "list.txt"
@@ -566,3 +597,49 @@ def test_second_image_with_the_same_stem_is_reported(tmp_path):
     report = scan_pets(tmp_path)
     assert [pair.image.name for pair in report.pairs] == ["Cat_1.jpg"]
     assert report.skipped == {data.DUPLICATE: ["images/Cat_1.png"]}
+
+
+def _write_bad_name(folder: Path, suffix: str, content: bytes) -> None:
+    """A file whose name is Latin-1 bytes, not UTF-8 (as an old archive may hold)."""
+    (Path(os.fsdecode(bytes(folder) + b"/caf\xe9_5" + suffix.encode()))).write_bytes(
+        content
+    )
+
+
+def test_undecodable_file_name_is_skipped_and_reported(tmp_path, capsys):
+    from utils.pipeline import prepare_examples
+
+    images, trimaps = tmp_path / "images", tmp_path / "annotations" / "trimaps"
+    trimaps.mkdir(parents=True)
+    images.mkdir()
+    for stem in ("Cat_1", "Dog_2"):
+        (images / f"{stem}.jpg").write_bytes(jpeg_bytes(12, 12))
+        (trimaps / f"{stem}.png").write_bytes(png_bytes(make_trimap(12, 12)))
+    _write_bad_name(images, ".jpg", jpeg_bytes(12, 12))
+    _write_bad_name(trimaps, ".png", png_bytes(make_trimap(12, 12)))
+    report, _ = prepare_examples(tmp_path, 16)
+    assert [pair.stem for pair in report.pairs] == ["Cat_1", "Dog_2"]
+    bad = ["images/caf\\xe9_5.jpg", "trimaps/caf\\xe9_5.png"]
+    assert report.skipped == {data.BAD_NAME: bad}
+    main(["check", str(tmp_path)])
+    assert f"{data.BAD_NAME} (2): {', '.join(bad)}" in capsys.readouterr().out
+
+
+def test_official_split_keeps_listed_names_with_spaces(tmp_path):
+    pairs = fake_pairs(4, prefix="my cat")
+    write_split_files(tmp_path, _stems(pairs[:3]), _stems(pairs[3:]))
+    splits = split_pairs(pairs, tmp_path, "official", 0.34, seed=0)
+    assert sum(len(v) for v in splits.values()) == 4
+    assert _stems(splits["test"]) == ["my cat_3"]
+
+
+def test_official_split_reports_what_it_leaves_out(tmp_path):
+    pairs = fake_pairs(4)
+    write_split_files(tmp_path, ["Pet_0", "Pet_1", "Gone_9"], ["Pet_2", "Broken_7"])
+    skipped = {data.BAD_IMAGE: ["Broken_7"]}
+    split_pairs(pairs, tmp_path, "official", 0.5, seed=0, skipped=skipped)
+    assert skipped == {
+        data.BAD_IMAGE: ["Broken_7"],
+        data.LISTED_ABSENT: ["Gone_9"],
+        data.NOT_LISTED: ["Pet_3"],
+    }

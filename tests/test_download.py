@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import posixpath
 import tarfile
 from pathlib import Path
 
@@ -124,6 +125,9 @@ EVIL_MEMBERS = {
     "symlink": ("link", {"type": tarfile.SYMTYPE, "linkname": "../../etc/passwd"}),
     "hardlink": ("hard", {"type": tarfile.LNKTYPE, "linkname": "../outside.txt"}),
     "device": ("dev", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3}),
+    "fifo": ("pipe", {"type": tarfile.FIFOTYPE}),
+    "symlink inside": ("images/l", {"type": tarfile.SYMTYPE, "linkname": "ok.jpg"}),
+    "hardlink inside": ("images/h", {"type": tarfile.LNKTYPE, "linkname": "ok.jpg"}),
 }
 
 
@@ -148,15 +152,48 @@ def test_extract_refuses_escaping_members(
     assert not Path("/abs.txt").exists()
 
 
-def test_extract_keeps_symlinks_inside_target(tmp_path: Path) -> None:
-    archive = tmp_path / "ok.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        _add(tar, "d/f.txt", b"hello")
-        _add(tar, "d/l", type=tarfile.SYMTYPE, linkname="f.txt")
+def _add_link_chain(tar: tarfile.TarFile, escape_name: str) -> None:
+    """The CVE-2025-4517 pattern: symlinks that each resolve inside the target,
+    chained past PATH_MAX so `os.path.realpath` stops resolving, and a last link
+    `escape_name` that really points two folders above the target."""
+    long_name, steps, path = "d" * 247, "abcdefghijklmnop", ""
+    for step in steps:
+        _add(tar, posixpath.join(path, long_name), type=tarfile.DIRTYPE)
+        _add(tar, posixpath.join(path, step), type=tarfile.SYMTYPE, linkname=long_name)
+        path = posixpath.join(path, long_name)
+    link = posixpath.join(*steps, "l" * 254)
+    _add(tar, link, type=tarfile.SYMTYPE, linkname="../" * len(steps))
+    _add(tar, escape_name, type=tarfile.SYMTYPE, linkname=link + "/../..")
 
-    extract_tar_safely(archive, tmp_path / "out")
 
-    assert (tmp_path / "out" / "d" / "l").read_bytes() == b"hello"
+def test_extract_refuses_a_long_symlink_chain_before_writing(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    archive = tmp_path / "chain.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        _add(tar, "images/ok.jpg")
+        _add_link_chain(tar, "escape")
+        _add(tar, "escape/outside.txt", b"overwritten")
+    (tmp_path / "box").mkdir()
+    before = _snapshot(tmp_path)
+
+    with pytest.raises(DataDownloadError, match="member 'a' is a link"):
+        extract_tar_safely(archive, tmp_path / "box" / "t")
+
+    assert outside.read_text() == "keep me"
+    assert _snapshot(tmp_path) == before
+
+
+def test_extract_refuses_a_link_already_in_the_target(tmp_path: Path) -> None:
+    archive = _make_tar(tmp_path / "ok.tar.gz", {"images/a.jpg": b"new"})
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "images").symlink_to(tmp_path / "elsewhere")
+
+    with pytest.raises(DataDownloadError, match="outside the target folder"):
+        extract_tar_safely(archive, tmp_path / "out")
+
+    assert not (tmp_path / "elsewhere" / "a.jpg").exists()
 
 
 def test_truncated_archive_is_reported(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from utils.bench_data import PROJECT_ROOT  # noqa: E402
+from utils.cli import report_errors  # noqa: E402
 from utils.measure import machine_info, markdown_table  # noqa: E402
 from utils.measure import measure_scaling, repeat_pairs, timed_pass  # noqa: E402
 from utils.config import Config  # noqa: E402
@@ -227,6 +228,7 @@ def parse_ints(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in text.split(","))
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.bench`."""
     parser = argparse.ArgumentParser(prog="python -m utils.bench")
@@ -242,10 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     add("--json", help="also write the results to this file")
     options = vars(parser.parse_args(argv))
     json_path = options.pop("json")
-    try:
-        results = run_benchmark(**options)
-    except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+    results = run_benchmark(**options)
     print(format_report(results))
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")

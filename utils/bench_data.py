@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from utils.cli import report_errors
 from utils.measure import markdown_table, proc_status_mb, repeat_pairs, timed_pass
 
 LOADERS = ("reference", "pipeline")
@@ -169,6 +170,12 @@ def compare_loaders(
     data_dir: str | Path, count: int | None = None, passes: int = 3, img_size: int = 128
 ) -> dict:
     """Both loaders on the same folder, each in its own subprocess, with ratios."""
+    layout = ("images", "annotations/trimaps")
+    if not all((Path(data_dir) / sub).is_dir() for sub in layout):
+        raise FileNotFoundError(
+            f"{data_dir} is not an Oxford-IIIT Pet folder: expected images/ and "
+            "annotations/trimaps/ in it."
+        )
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         folder = make_subset(data_dir, count, Path(tmp)) if count else Path(data_dir)
         results = {name: run_child(name, folder, img_size, passes) for name in LOADERS}
@@ -219,6 +226,7 @@ def format_comparison(results: dict) -> str:
     )
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.bench_data`."""
     parser = argparse.ArgumentParser(prog="python -m utils.bench_data")

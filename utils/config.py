@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import os
 import tempfile
 from pathlib import Path
+
+from utils.files import read_json, write_text_atomically
 
 CLASS_NAMES = ("pet", "background", "border")
 # One fixed colour per class in every figure: orange pet, blue background,
@@ -42,6 +46,67 @@ REFERENCE_RECIPE = dict(
     loss="ce",
     augment="none",
 )
+
+
+def _is_whole(value) -> bool:
+    """True for an int (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    """True for a finite int or float (not a bool)."""
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return is_number and math.isfinite(value)
+
+
+# The range each numeric field of Config accepts: (test, what the value must be).
+FIELD_CHECKS = {
+    "img_size": (
+        lambda v: _is_whole(v) and v >= 16 and v % 16 == 0,
+        "a positive multiple of 16 (the U-Net halves it four times)",
+    ),
+    "num_classes": (lambda v: _is_whole(v) and v >= 2, "a whole number >= 2"),
+    "batch_size": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
+    "epochs": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
+    "variant_epochs": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
+    "learning_rate": (lambda v: _is_real(v) and v > 0, "a number > 0"),
+    "val_fraction": (
+        lambda v: _is_real(v) and 0 < v < 1,
+        "a number strictly between 0 and 1",
+    ),
+    "max_images": (
+        lambda v: v is None or (_is_whole(v) and v >= 1),
+        "a whole number >= 1, or None for every pair",
+    ),
+    "dropout": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "seed": (lambda v: _is_whole(v) and v >= 0, "a whole number >= 0"),
+    "split_seed": (lambda v: _is_whole(v) and v >= 0, "a whole number >= 0"),
+    "weight_decay": (lambda v: _is_real(v) and v >= 0, "a number >= 0"),
+    "warmup_epochs": (lambda v: _is_whole(v) and v >= 0, "a whole number >= 0"),
+    "train_images": (
+        lambda v: v is None or (_is_whole(v) and v >= 1),
+        "a whole number >= 1, or None for the whole training split",
+    ),
+    "precise_bn_images": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
+}
+
+
+def check_field(name: str, value) -> None:
+    """Refuse a value that field `name` of Config cannot take, with one message."""
+    if name in OPTION_CHOICES and value not in OPTION_CHOICES[name]:
+        raise ValueError(
+            f"Config.{name} must be one of {OPTION_CHOICES[name]}, got {value!r}"
+        )
+    if name in FIELD_CHECKS and not FIELD_CHECKS[name][0](value):
+        raise ValueError(
+            f"Config.{name} must be {FIELD_CHECKS[name][1]}, got {value!r}"
+        )
+
+
+def validate_config(config: Config) -> None:
+    """Refuse a config with any field out of its range (see `check_field`)."""
+    for field in dataclasses.fields(config):
+        check_field(field.name, getattr(config, field.name))
 
 
 @dataclasses.dataclass
@@ -94,11 +159,12 @@ class Config:
     variant_epochs: int = 20
 
     def __post_init__(self):
-        for name, allowed in OPTION_CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"Config.{name} must be one of {allowed}, got {getattr(self, name)!r}"
-                )
+        validate_config(self)
+
+    def __setattr__(self, name, value):
+        # A notebook edits fields after creation: refuse a bad value at once too.
+        check_field(name, value)
+        super().__setattr__(name, value)
 
     @property
     def backup_dir(self) -> Path:
@@ -153,9 +219,14 @@ def read_int(env: dict, name: str) -> int:
 
 def save_config(config: Config, path: str | Path) -> None:
     """Write the config as JSON so a run folder records how it was made."""
-    Path(path).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    text = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+    write_text_atomically(path, text)
 
 
 def load_config(path: str | Path) -> Config:
     """Read a config written by `save_config`."""
-    return Config(**json.loads(Path(path).read_text()))
+    folder = Path(path).parent
+    advice = (
+        f"It holds a run's settings: restore it, or delete {folder} to start again."
+    )
+    return Config(**read_json(path, advice))

@@ -16,6 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from utils.cli import report_errors  # noqa: E402
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = (
     "DIR/images/<stem>.jpg, DIR/annotations/trimaps/<stem>.png and, for the "
@@ -29,6 +31,9 @@ SIZE_MISMATCH = "image and trimap sizes differ"
 NO_TRIMAP = "image without trimap"
 NO_IMAGE = "trimap without image"
 DUPLICATE = "ignored: a file with the same stem was already paired"
+BAD_NAME = "file name is not valid UTF-8"
+NOT_LISTED = "valid pair in neither split list (official split)"
+LISTED_ABSENT = "listed in a split list, but no such image and trimap"
 # What a problem code of `read_pair` means (0: valid).
 PROBLEMS = (None, SIZE_MISMATCH, BAD_VALUES)
 
@@ -57,12 +62,20 @@ class ScanReport:
         return "\n".join(lines)
 
 
+def printable_name(name: str) -> str:
+    """`name` with bytes that are not UTF-8 shown as escapes (e.g. caf\\xe9.jpg)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def list_files(folder: Path, suffixes: tuple[str, ...]) -> tuple[dict, dict]:
     """Map stem -> path for visible files with a wanted suffix; group the others."""
-    found, skipped = {}, {NOT_IMAGE: [], DUPLICATE: []}
+    found, skipped = {}, {NOT_IMAGE: [], DUPLICATE: [], BAD_NAME: []}
     for path in sorted(folder.iterdir()):
-        name = f"{folder.name}/{path.name}"
-        if path.name.startswith(".") or path.suffix.lower() not in suffixes:
+        name = f"{folder.name}/{printable_name(path.name)}"
+        if name != f"{folder.name}/{path.name}":
+            # TensorFlow's string tensors hold only UTF-8 names.
+            skipped[BAD_NAME].append(name)
+        elif path.name.startswith(".") or path.suffix.lower() not in suffixes:
             skipped[NOT_IMAGE].append(name)
         elif path.stem in found:
             skipped[DUPLICATE].append(name)
@@ -160,8 +173,15 @@ def build_report(
         else:
             pairs.append(pair)
     if not pairs:
+        reasons = "; ".join(
+            f"{reason} ({len(names)}: {', '.join(names[:3])}"
+            + (", ...)" if len(names) > 3 else ")")
+            for reason, names in sorted(skipped.items())
+            if names
+        )
         raise ValueError(
-            f"No valid image/trimap pairs in {data_dir}; expected {LAYOUT}."
+            f"No valid image/trimap pairs in {data_dir}; expected {LAYOUT}. "
+            f"Skipped: {reasons or 'no image or trimap files found'}."
         )
     return ScanReport(Path(data_dir), pairs, {k: v for k, v in skipped.items() if v})
 
@@ -187,15 +207,27 @@ def scan_pets(data_dir: str | Path) -> ScanReport:
     return build_report(data_dir, candidates, skipped, found)
 
 
+def parse_split_line(line: str) -> str:
+    """The stem of one split-list line: 'Abyssinian_1 1 1 1' -> 'Abyssinian_1'.
+
+    The release follows the stem with three numbers (class, species, breed);
+    a stem may itself hold spaces, so only those trailing numbers are cut.
+    """
+    words = line.split()
+    if len(words) > 3 and all(word.isdigit() for word in words[-3:]):
+        return line.strip().rsplit(maxsplit=3)[0]
+    return line.strip()
+
+
 def read_split_file(path: Path) -> list[str]:
-    """Stems listed in an annotations split file (first word per line, no '#')."""
+    """Stems listed in an annotations split file (one per line, '#' comments)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: the official split needs it. Use the release's "
             "annotations folder, or the reference split (Config.split='random')."
         )
-    lines = path.read_text().splitlines()
-    return [line.split()[0] for line in lines if line.strip() and line[0] != "#"]
+    lines = path.read_text(errors="backslashreplace").splitlines()
+    return [parse_split_line(line) for line in lines if line.strip() and line[0] != "#"]
 
 
 def split_pairs(
@@ -205,6 +237,7 @@ def split_pairs(
     val_fraction: float = 0.2,
     seed: int = 42,
     max_images: int | None = None,
+    skipped: dict[str, list[str]] | None = None,
 ) -> dict[str, list[Pair]]:
     """Split pairs into train/val/test, deterministically from `seed`.
 
@@ -212,6 +245,7 @@ def split_pairs(
     trainval.txt, train = the rest. 'random': the reference's protocol, a seeded
     split of all pairs into train and val (no test; evaluate on val).
     `max_images` keeps a seeded subset of the usable pairs before splitting.
+    `skipped` (a scan report's) receives what the official split leaves out.
     """
     rng = np.random.default_rng(seed)
     by_stem = {pair.stem: pair for pair in pairs}
@@ -219,7 +253,10 @@ def split_pairs(
         annotations = Path(data_dir) / "annotations"
         trainval = read_split_file(annotations / "trainval.txt")
         test = read_split_file(annotations / "test.txt")
-        usable = sorted(s for s in set(trainval) | set(test) if s in by_stem)
+        listed = set(trainval) | set(test)
+        usable = sorted(s for s in listed if s in by_stem)
+        if skipped is not None:
+            report_split_drops(listed, by_stem, skipped)
     elif split == "random":
         usable, test = sorted(by_stem), []
     else:
@@ -235,16 +272,33 @@ def split_pairs(
     return {key: [by_stem[s] for s in sorted(stems)] for key, stems in names.items()}
 
 
+def report_split_drops(
+    listed: set[str], by_stem: dict[str, Pair], skipped: dict[str, list[str]]
+) -> None:
+    """Add to `skipped` the valid pairs in no split list and the listed stems
+    with no files at all (listed stems with broken files are reported already)."""
+    known = {name for names in skipped.values() for name in names}
+    absent = sorted(s for s in listed - set(by_stem) if s not in known)
+    unlisted = sorted(set(by_stem) - listed)
+    for reason, stems in ((LISTED_ABSENT, absent), (NOT_LISTED, unlisted)):
+        if stems:
+            skipped[reason] = sorted(set(skipped.get(reason, [])) | set(stems))
+
+
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Command line: `python -m utils.data check DIR` prints the scan report."""
     parser = argparse.ArgumentParser(prog="python -m utils.data")
     parser.add_argument("command", choices=["check"])
     parser.add_argument("data_dir")
     args = parser.parse_args(argv)
-    try:
-        print(scan_pets(args.data_dir).summary())
-    except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(f"error: {err}") from None
+    report = scan_pets(args.data_dir)
+    annotations = report.data_dir / "annotations"
+    if (annotations / "trainval.txt").is_file() and (
+        annotations / "test.txt"
+    ).is_file():
+        split_pairs(report.pairs, report.data_dir, skipped=report.skipped)
+    print(report.summary())
 
 
 if __name__ == "__main__":

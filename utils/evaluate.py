@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from utils.cli import report_errors
 from utils.config import CLASS_NAMES
 from utils.metrics import confusion_matrix, scores_from_confusion
 
@@ -82,6 +83,7 @@ def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:
     return path
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Command line: reload a run's final model and evaluate it on its held-out split.
 

@@ -245,6 +245,7 @@ def make_datasets(config: Config) -> dict:
         config.val_fraction,
         config.split_seed,
         config.max_images,
+        skipped=report.skipped,
     )
     splits["train"] = subset_train(
         splits["train"], config.train_images, config.split_seed

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from utils.cli import report_errors
 from utils.evaluate import format_confusion, format_scores
+from utils.files import read_json, write_text_atomically
 from utils.measure import describe_machine
 from utils.runs import read_history
 
@@ -26,6 +28,7 @@ RECORD_FILES = (
 )
 RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+RECORD_ADVICE = "Point at a finished run folder, or run `python -m utils.train` first."
 LOG_COLUMNS = (
     "epoch",
     "loss",
@@ -50,15 +53,15 @@ def save_run_record(data: dict, run_dir: str | Path) -> None:
         "eval_split": data["eval_split"],
     }
     path = run_dir / "data.json"
-    if path.is_file() and json.loads(path.read_text()) != summary:
+    advice = "Delete it: the next run writes it again from the data."
+    if path.is_file() and read_json(path, advice) != summary:
         raise ValueError(
             f"{run_dir} holds a run on other data ({path} differs). Choose another "
             "run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-    (run_dir / "machine.json").write_text(
-        json.dumps(describe_machine(), indent=2) + "\n"
-    )
+    write_text_atomically(path, json.dumps(summary, indent=2) + "\n")
+    machine = json.dumps(describe_machine(), indent=2) + "\n"
+    write_text_atomically(run_dir / "machine.json", machine)
 
 
 def format_history(history: pd.DataFrame) -> str:
@@ -74,9 +77,9 @@ def format_history(history: pd.DataFrame) -> str:
 
 def describe_configuration(record: Path, history: pd.DataFrame) -> str:
     """One paragraph: data, split sizes, hyperparameters, hardware, wall time."""
-    config = json.loads((record / "config.json").read_text())
-    data = json.loads((record / "data.json").read_text())
-    machine = json.loads((record / "machine.json").read_text())
+    config = read_json(record / "config.json", RECORD_ADVICE)
+    data = read_json(record / "data.json", RECORD_ADVICE)
+    machine = read_json(record / "machine.json", RECORD_ADVICE)
     hardware = ", ".join(machine["gpus"]) or (
         f"{machine['cpu']}, {machine['cores']} cores, no GPU"
     )
@@ -107,8 +110,8 @@ def render_results(record_dir: str | Path) -> str:
     """The README's results section, built only from the files of a run record."""
     record = Path(record_dir)
     history = read_history(record)
-    split = json.loads((record / "data.json").read_text())["eval_split"]
-    scores = json.loads((record / f"evaluation_{split}.json").read_text())
+    split = read_json(record / "data.json", RECORD_ADVICE)["eval_split"]
+    scores = read_json(record / f"evaluation_{split}.json", RECORD_ADVICE)
     parts = [
         describe_configuration(record, history),
         f"**Training log.**\n\n{format_history(history)}",
@@ -154,6 +157,7 @@ def update_readme(readme: str | Path, section: str) -> None:
     readme.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Command line: save a run's record and refresh the README from it."""
     parser = argparse.ArgumentParser(prog="python -m utils.report")

@@ -20,6 +20,7 @@ import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from utils.batchnorm import PreciseValidation  # noqa: E402
+from utils.cli import report_errors  # noqa: E402
 from utils.config import (  # noqa: E402
     OPTION_CHOICES,
     Config,
@@ -27,11 +28,16 @@ from utils.config import (  # noqa: E402
     save_config,
 )
 from utils.evaluate import evaluate_model  # noqa: E402
+from utils.files import write_atomically  # noqa: E402
 from utils.losses import make_loss  # noqa: E402
 from utils.metrics import make_metrics  # noqa: E402
 from utils.model import build_unet  # noqa: E402
 from utils.runs import (  # noqa: E402
+    AtomicBackupAndRestore,
+    AtomicModelCheckpoint,
+    check_run_files,
     check_same_run,
+    check_trained,
     is_finished,
     load_model,
     read_history,
@@ -117,8 +123,9 @@ def make_callbacks(
         callbacks.append(PreciseValidation(data["train_stats"], data["val"]))
     callbacks += [
         EpochTimer(),
+        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(
+        AtomicModelCheckpoint(
             str(run_dir / "best.keras"),
             monitor=MONITOR,
             mode="max",
@@ -131,9 +138,7 @@ def make_callbacks(
     # Last of the run's own callbacks: an epoch counts as done (and is not
     # redone on resume) only once it is logged and checkpointed.
     callbacks.append(
-        keras.callbacks.BackupAndRestore(
-            str(config.backup_dir), delete_checkpoint=False
-        )
+        AtomicBackupAndRestore(str(config.backup_dir), delete_checkpoint=False)
     )
     return callbacks
 
@@ -154,6 +159,7 @@ def fit_resumable(
     """
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_files(run_dir, config)
     if is_finished(run_dir) or config.backup_dir.is_dir():
         check_same_run(run_dir, config)
     if is_finished(run_dir):
@@ -177,7 +183,8 @@ def fit_resumable(
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    model.save(run_dir / "final.keras")
+    check_trained(model, run_dir)
+    write_atomically(run_dir / "final.keras", model.save)
     # Only now: a run killed before final.keras exists still has its backup.
     shutil.rmtree(config.backup_dir, ignore_errors=True)
     return read_history(run_dir)
@@ -231,6 +238,7 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train
     return config_from_env(env, **{k: v for k, v in args.items() if v is not None})
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.train`."""
     from utils.evaluate import format_scores

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from utils.cli import report_errors
 from utils.config import CLASS_NAMES, Config
 from utils.evaluate import evaluate_model
 from utils.metrics import image_scores
@@ -232,6 +233,7 @@ def predict_variants(
     return predictions
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.variants`."""
     config = parse_args(argv, prog="python -m utils.variants")
