@@ -62,7 +62,7 @@ def workspace(tmp_path_factory):
         run_dir=str(root / "stopped"),
         max_images=16,
         epochs=2,
-        recalibrate_bn=False,
+        precise_bn=False,
     )
     data = make_datasets(config)
     with pytest.raises(KeyboardInterrupt):
@@ -82,7 +82,7 @@ def workspace(tmp_path_factory):
 def fit(config, data, callbacks=()):
     """The same command again: build the model and train or resume the run."""
     model = build_model(config)
-    return fit_resumable(model, data["train"], data["val"], config, callbacks, 0)
+    return fit_resumable(model, data, config, callbacks, 0)
 
 
 def copy_run(workspace, tmp_path, name):
@@ -157,5 +157,5 @@ def test_run_without_a_trained_epoch_is_not_saved_as_finished(workspace, tmp_pat
     (tmp_path / "run").mkdir()
     model = build_model(config)
     with pytest.raises(ValueError, match="logged no training epoch"):
-        finish_run(model, data["train"], data["val"], config)
+        finish_run(model, config)
     assert not (tmp_path / "run" / "final.keras").exists()

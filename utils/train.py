@@ -183,11 +183,17 @@ def fit_resumable(
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
+    finish_run(model, config)
+    return read_history(run_dir)
+
+
+def finish_run(model: keras.Model, config: Config) -> None:
+    """Save final.keras for a run that trained, then drop its resume backup."""
+    run_dir = Path(config.run_dir)
     check_trained(model, run_dir)
     write_atomically(run_dir / "final.keras", model.save)
     # Only now: a run killed before final.keras exists still has its backup.
     shutil.rmtree(config.backup_dir, ignore_errors=True)
-    return read_history(run_dir)
 
 
 def run_training(config: Config, verbose: int | str = "auto") -> dict:
