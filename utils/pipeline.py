@@ -164,7 +164,7 @@ def locate_data(config: Config) -> Path:
         return Path(config.data_dir)
     from utils.download import download_pets
 
-    return download_pets(config.cache_dir)
+    return download_pets(config.cache_dir, extract_dir=config.extract_dir)
 
 
 def make_datasets(config: Config) -> dict:
