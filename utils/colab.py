@@ -13,6 +13,8 @@ import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from utils.config import Config
+
 DRIVE_ROOT = "/content/drive"
 LOCAL_DATA_DIR = "/content/data"
 # What the notebook's default run trains on, and how fast a CPU does it
@@ -131,7 +133,7 @@ def cpu_cost_notice(
 
 
 def use_drive_storage(
-    config,
+    config: Config,
     drive_dir: str | None,
     local_dir: str = LOCAL_DATA_DIR,
     modules: Mapping | None = None,
