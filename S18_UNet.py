@@ -1,7 +1,11 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -16,7 +20,7 @@
 # %% [markdown]
 # # Session 18: U-Net image segmentation from scratch
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/s18-unet/blob/main/S18_UNet.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/S18_UNet.ipynb)
 #
 # We train a U-Net to label every pixel of a pet photo as **pet**, **background**
 # or **border**, using the trimaps of the Oxford-IIIT Pet dataset
@@ -37,26 +41,31 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab, which opens only this file, clone this repository so that `utils`
-# imports, then check out the pinned ref; set `REPO_URL` to your copy and pin
-# `REPO_REF` to a tag or commit. Elsewhere this cell does nothing.
+# On Colab, which opens only this file, fetch this repository at `REPO_REF`
+# into `/content/s18_unet` so that `utils` imports; change either setting and
+# run the cell again to switch. Whoever publishes the repository sets both
+# once with `python -m utils.repo set URL --ref REF`. Elsewhere this cell
+# does nothing.
 
 # %%
-import os
 import subprocess
 import sys
 
-REPO_URL = "https://github.com/OWNER/s18-unet.git"
+REPO_URL = "https://github.com/OWNER/REPO"
 REPO_REF = "main"
 CHECKOUT = "/content/s18_unet"
 if "google.colab" in sys.modules:
-    if not os.path.isdir(CHECKOUT):
-        subprocess.run(["git", "clone", "--quiet", REPO_URL, CHECKOUT], check=True)
-    sys.path.insert(0, CHECKOUT)
-    from utils.colab import bootstrap_colab, enable_colab_widgets
-
-    bootstrap_colab(REPO_URL, REPO_REF, CHECKOUT)
-    enable_colab_widgets()
+    if REPO_URL.startswith("https://github.com/OWNER/"):
+        raise RuntimeError("Set REPO_URL above to this project's GitHub address.")
+    git = ["git", "-C", CHECKOUT]
+    subprocess.run(["git", "init", "--quiet", CHECKOUT], check=True)
+    got = subprocess.run([*git, "fetch", "-q", REPO_URL, REPO_REF], capture_output=True)
+    if got.returncode:
+        raise RuntimeError(f"Cannot fetch {REPO_REF} from {REPO_URL}: check both.")
+    subprocess.run([*git, "checkout", "-q", "--force", "FETCH_HEAD"], check=True)
+    sys.path[:] = [CHECKOUT] + [p for p in sys.path if p != CHECKOUT]
+    for name in [m for m in sys.modules if m.split(".")[0] == "utils"]:
+        del sys.modules[name]  # so a re-run imports the checkout just fetched
 
 # %% [markdown]
 # Import the project's code: one module per concept in `utils/`.
@@ -81,24 +90,28 @@ config
 
 # %% [markdown]
 # On Colab, keep the run folder (checkpoints, resume backup, log) and the
-# download cache on Google Drive, so a disconnect loses neither; set
-# `DRIVE_DIR = None` to keep them on the runtime's disk.
+# downloaded archives on Google Drive, so a disconnect loses neither, but
+# extract the images to the runtime's own disk (`/content/data`), which reads
+# them far faster than Drive; `DRIVE_DIR = None` keeps everything on the
+# runtime's disk. Colab's widget manager is turned on for the viewer.
 
 # %%
 DRIVE_DIR = "/content/drive/MyDrive/s18_unet"
-if colab.in_colab() and DRIVE_DIR:
-    config.run_dir = str(colab.resolve_drive_dir(f"{DRIVE_DIR}/runs/unet"))
-    config.cache_dir = str(colab.resolve_drive_dir(f"{DRIVE_DIR}/data"))
+colab.use_drive_storage(config, DRIVE_DIR)
+colab.enable_colab_widgets()
 
 # %% [markdown]
 # Use the GPU when there is one, with mixed precision and XLA compilation,
-# which are made for it; on CPU the run stays in float32 without XLA.
+# which are made for it; on CPU the run stays in float32 without XLA, and the
+# cell says what the default run then costs.
 
 # %%
 device = colab.configure_device()
 config.mixed_precision = device["mixed_precision"]
 config.jit_compile = device["jit_compile"]
 print(colab.format_device_report(device))
+if not device["gpus"]:
+    print(colab.cpu_cost_notice())
 
 # %% [markdown]
 # Seed Python, NumPy and TensorFlow once, so a CPU run repeats exactly (the

@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import sys  # noqa: E402
 import types  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -13,23 +13,10 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from utils import colab  # noqa: E402
+from utils.config import Config  # noqa: E402
 from utils.model import build_unet  # noqa: E402
 
-REPO = "https://github.com/example/s18-unet.git"
-SHA = "0123456789abcdef0123456789abcdef01234567"
 COLAB = {"google.colab": types.SimpleNamespace()}
-
-
-class Recorder:
-    """Stands in for subprocess.run and keeps every command it was given."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, cmd, check=False):
-        assert check is True
-        self.calls.append(list(cmd))
-        return types.SimpleNamespace(returncode=0)
 
 
 @pytest.fixture
@@ -44,62 +31,6 @@ def float32_policy():
 def test_in_colab():
     assert colab.in_colab(COLAB)
     assert not colab.in_colab({})
-
-
-@pytest.mark.parametrize("ref", ["v1.0", SHA])
-def test_bootstrap_clones_pinned_ref(ref, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    target, run = tmp_path / "repo", Recorder()
-    out = colab.bootstrap_colab(
-        REPO, ref, target, modules=COLAB, run=run, extra_packages=("jupytext",)
-    )
-    assert out == target
-    assert sys.path[0] == str(target)
-    clones = [c for c in run.calls if c[:2] == ["git", "clone"]]
-    assert len(clones) == 1 and clones[0][-2:] == [REPO, str(target)]
-    fetch = ["git", "-C", str(target), "fetch", "--quiet", "origin", ref]
-    checkout = ["git", "-C", str(target), "checkout", "--quiet", "FETCH_HEAD"]
-    assert run.calls.index(clones[0]) < run.calls.index(fetch)
-    assert run.calls.index(fetch) + 1 == run.calls.index(checkout)
-    pips = [c for c in run.calls if "pip" in c]
-    assert pips == [[sys.executable, "-m", "pip", "install", "-q", "jupytext"]]
-    assert not any("tensorflow" in arg for cmd in run.calls for arg in cmd)
-
-
-def test_bootstrap_skips_existing_checkout(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    target, run = tmp_path / "repo", Recorder()
-    (target / ".git").mkdir(parents=True)
-    assert colab.bootstrap_colab(REPO, "main", target, COLAB, run) == target
-    assert colab.bootstrap_colab(REPO, "main", target, COLAB, run) == target
-    assert not any("clone" in cmd for cmd in run.calls)
-    # The existing checkout is still moved to the pinned ref each time.
-    fetch = ["git", "-C", str(target), "fetch", "--quiet", "origin", "main"]
-    assert run.calls.count(fetch) == 2
-    assert sys.path.count(str(target)) == 1
-
-
-def test_bootstrap_default_installs_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    run = Recorder()
-    colab.bootstrap_colab(REPO, "main", tmp_path / "repo", COLAB, run)
-    assert not any("pip" in cmd for cmd in run.calls)
-
-
-def test_bootstrap_refuses_tensorflow(tmp_path):
-    run = Recorder()
-    with pytest.raises(ValueError, match="tensorflow"):
-        colab.bootstrap_colab(
-            REPO, "main", tmp_path, COLAB, run, extra_packages=("tensorflow==2.21",)
-        )
-    assert run.calls == []
-
-
-def test_bootstrap_outside_colab_does_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    before, run = list(sys.path), Recorder()
-    assert colab.bootstrap_colab(REPO, "main", tmp_path, modules={}, run=run) is None
-    assert run.calls == [] and sys.path == before
 
 
 def test_enable_colab_widgets():
@@ -188,3 +119,44 @@ def test_resolve_drive_dir_no_mount_when_not_needed(tmp_path):
     local = colab.resolve_drive_dir(str(tmp_path / "data"), COLAB, mounts.append)
     colab.resolve_drive_dir(f"{root}2/x", COLAB, mounts.append, str(root))
     assert mounts == [] and local.is_dir()
+
+
+@pytest.mark.parametrize(
+    "images, epochs, variant_epochs, rates, model_hours, all_hours",
+    [
+        # 5,900 x 20 / 13 / 3600 = 2.52; / 9 = 3.64; with 4 x 20 more: 12.6, 18.2
+        (5_900, 20, 20, (9, 13), "2.5-3.6 hours", "13-18 hours"),
+        # 7,200 x 1 / 2 / 3600 = 1.0; / 1 = 2.0; 5 epochs in all: 5 and 10
+        (7_200, 1, 1, (1, 2), "1.0-2.0 hours", "5-10 hours"),
+    ],
+)
+def test_cpu_cost_notice(images, epochs, variant_epochs, rates, model_hours, all_hours):
+    text = colab.cpu_cost_notice(images, epochs, variant_epochs, rates)
+    flat = " ".join(text.split())
+    assert flat.startswith("No GPU")
+    assert f"{model_hours} for the model" in flat
+    assert f"{all_hours} with the variants" in flat
+    assert "Runtime > Change runtime type > GPU" in flat
+    assert max(len(line) for line in text.splitlines()) <= 88
+
+
+def test_use_drive_storage_keeps_archives_on_drive_and_data_local(tmp_path):
+    root, mounts = tmp_path / "drive", []
+    config = Config()
+    drive_dir = f"{root}/MyDrive/s18"
+    local = str(tmp_path / "content" / "data")
+    kept = colab.use_drive_storage(
+        config, drive_dir, local, COLAB, mounts.append, str(root)
+    )
+    # The fake mount leaves no mount point, so each Drive folder asks again.
+    assert kept and set(mounts) == {str(root)}
+    assert Path(config.run_dir) == root / "MyDrive/s18/runs/unet"
+    assert Path(config.cache_dir) == root / "MyDrive/s18/data"
+    assert config.extract_dir == local
+
+
+@pytest.mark.parametrize("modules, drive_dir", [({}, "/x/drive"), (COLAB, None)])
+def test_use_drive_storage_changes_nothing(modules, drive_dir):
+    config = Config()
+    assert not colab.use_drive_storage(config, drive_dir, modules=modules)
+    assert config == Config()

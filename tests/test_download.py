@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from utils import download
+from utils import download, pipeline
+from utils.config import Config
 from utils.download import (
     DataDownloadError,
     download_pets,
@@ -205,3 +206,28 @@ def test_truncated_archive_is_reported(tmp_path: Path) -> None:
         extract_tar_safely(archive, tmp_path / "out")
 
     assert "images.tar.gz" in str(info.value) and "Delete it" in str(info.value)
+
+
+def test_extract_dir_receives_the_files_and_cache_keeps_the_archives(
+    source: Path, tmp_path: Path
+) -> None:
+    cache, local = tmp_path / "drive" / "data", tmp_path / "content" / "data"
+    root = download_pets(cache, base_url=source.as_uri() + "/", extract_dir=local)
+    assert root == (local / "oxford_pets").resolve()
+    assert (root / "images" / "a.jpg").read_bytes() == IMAGE_BYTES
+    assert (root / download.MARKER_NAME).is_file()
+    assert _snapshot(cache) == {
+        "downloads",
+        "downloads/images.tar.gz",
+        "downloads/annotations.tar.gz",
+    }
+
+
+def test_locate_data_passes_the_extract_dir(monkeypatch, tmp_path: Path) -> None:
+    calls = []
+    monkeypatch.setattr(
+        download, "download_pets", lambda *args, **kw: calls.append((args, kw))
+    )
+    config = Config(cache_dir=str(tmp_path / "a"), extract_dir=str(tmp_path / "b"))
+    pipeline.locate_data(config)
+    assert calls == [((config.cache_dir,), {"extract_dir": config.extract_dir})]

@@ -1,6 +1,7 @@
 """The upload widget: segmenting uploaded bytes, and clear messages for bad ones."""
 
 import io
+import types
 
 import ipywidgets as widgets
 import numpy as np
@@ -71,7 +72,37 @@ def test_handle_upload_ignores_a_cleared_picker(small_model):
 
 
 def test_make_upload_widget_accepts_one_image(small_model):
-    box = upload.make_upload_widget(small_model, 32)
-    picker, output = box.children
+    box = upload.make_upload_widget(small_model, 32, modules={})
+    picker, path, output = box.children
     assert picker.accept == "image/*" and picker.multiple is False
-    assert isinstance(output, widgets.Output)
+    assert isinstance(path, widgets.Text) and isinstance(output, widgets.Output)
+
+
+def test_make_upload_widget_on_colab_states_the_limit(small_model):
+    fake = {"google.colab": types.SimpleNamespace()}
+    box = upload.make_upload_widget(small_model, 32, modules=fake)
+    note = box.children[2]
+    assert "1 MB" in note.value and "files.upload()" in note.value
+
+
+def test_handle_path_segments_a_file(small_model, tmp_path):
+    photo = tmp_path / "big cat.png"
+    photo.write_bytes(png_bytes(300, 200))
+    fig = upload.handle_path(small_model, 32, f"  {photo} ", widgets.Output())
+    assert fig.get_suptitle() == "big cat.png"
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("missing.jpg", "Cannot read missing.jpg: No such file or directory."),
+        (".", "Cannot read .: Is a directory."),
+    ],
+)
+def test_handle_path_explains_a_bad_path(small_model, capsys, path, message):
+    assert upload.handle_path(small_model, 32, path, widgets.Output()) == message
+    assert capsys.readouterr().out.endswith(message + "\n")
+
+
+def test_handle_path_ignores_an_empty_field(small_model):
+    assert upload.handle_path(small_model, 32, "  ", widgets.Output()) is None

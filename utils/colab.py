@@ -1,20 +1,27 @@
-"""Colab plumbing: fetch the pinned repo, enable widgets, pick device, mount Drive."""
+"""Colab plumbing: widgets, device and its cost, Drive for runs, local disk for data.
+
+The repository itself is fetched by the notebook's first cell, before any of
+this can be imported.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
-import re
-import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-DRIVE_ROOT = "/content/drive"
+from utils.config import Config
 
-# Colab's preinstalled builds are matched to its CUDA/driver stack; letting pip
-# replace them breaks the GPU runtime, so bootstrap refuses to touch them.
-_COLAB_OWNED = {"tensorflow", "tensorflow-gpu", "tensorflow-cpu", "keras", "numpy"}
+DRIVE_ROOT = "/content/drive"
+LOCAL_DATA_DIR = "/content/data"
+# What the notebook's default run trains on, and how fast a CPU does it
+# (README: "Performance" and "Results", a 2-core CPU without GPU).
+FULL_TRAIN_IMAGES = 5_900  # the reference's 80 % of the release; fewer if official
+CPU_IMAGES_PER_S = (9, 13)
+VARIANT_COUNT = 4
 
 
 def in_colab(modules: Mapping | None = None) -> bool:
@@ -28,48 +35,6 @@ def _colab_module(name: str, modules: Mapping | None):
     if modules is None:
         return importlib.import_module(f"google.colab.{name}")
     return modules.get(f"google.colab.{name}") or getattr(modules["google.colab"], name)
-
-
-def _package_name(requirement: str) -> str:
-    """The normalised distribution name of a pip requirement string."""
-    name = re.split(r"[\s<>=!~\[;@]", requirement.strip(), maxsplit=1)[0]
-    return name.lower().replace("_", "-")
-
-
-def bootstrap_colab(
-    repo_url: str,
-    ref: str,
-    target: str | Path = "/content/s18_unet",
-    modules: Mapping | None = None,
-    run: Callable = subprocess.run,
-    # Colab already ships everything the notebook imports (tensorflow, keras,
-    # numpy, matplotlib, pillow, pandas, ipywidgets, tensorflow-datasets);
-    # jupytext only syncs the .py/.ipynb pair in the repo, so install nothing.
-    extra_packages: tuple[str, ...] = (),
-) -> Path | None:
-    """On Colab, check out `ref` of `repo_url` into `target` and import from it."""
-    if not in_colab(modules):
-        return None
-    clashes = sorted({_package_name(p) for p in extra_packages} & _COLAB_OWNED)
-    if clashes:
-        raise ValueError(f"Colab's own builds must not be reinstalled: {clashes}")
-    target = Path(target)
-    # Re-running the cell in the same runtime must not clone on top of a
-    # checkout.
-    if not (target / ".git").exists():
-        clone = ["git", "clone", "--quiet", "--no-checkout", repo_url, str(target)]
-        run(clone, check=True)
-    # Fetching the ref itself works for a branch, tag or commit, and picks up
-    # a newly pinned ref in a checkout from an earlier run.
-    run(["git", "-C", str(target), "fetch", "--quiet", "origin", ref], check=True)
-    run(["git", "-C", str(target), "checkout", "--quiet", "FETCH_HEAD"], check=True)
-    if extra_packages:
-        # sys.executable, not "python": install into the kernel's interpreter.
-        pip = [sys.executable, "-m", "pip", "install", "-q"]
-        run([*pip, *extra_packages], check=True)
-    if str(target) not in sys.path:
-        sys.path.insert(0, str(target))
-    return target
 
 
 def enable_colab_widgets(modules: Mapping | None = None) -> bool:
@@ -138,3 +103,54 @@ def resolve_drive_dir(
         mount(str(root))
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def cpu_cost_notice(
+    train_images: int = FULL_TRAIN_IMAGES,
+    epochs: int = 20,
+    variant_epochs: int = 20,
+    rates: tuple[float, float] = CPU_IMAGES_PER_S,
+) -> str:
+    """A paragraph estimating the default run's training time without a GPU.
+
+    Hours = images x epochs / (images/s) / 3600 for the model, and again with
+    the four variants' epochs added; `rates` is (slowest, fastest).
+    """
+    slow, fast = rates
+    total = epochs + VARIANT_COUNT * variant_epochs
+    model = [train_images * epochs / rate / 3600 for rate in (fast, slow)]
+    everything = [train_images * total / rate / 3600 for rate in (fast, slow)]
+    return textwrap.fill(
+        "No GPU: this runtime trains on the CPU. Estimate for the default run "
+        f"(up to about {train_images:,} training images x {epochs} epochs, then "
+        f"{VARIANT_COUNT} variants x {variant_epochs} epochs) at the {slow}-{fast} "
+        "training images/s measured on a 2-core CPU: "
+        f"{model[0]:.1f}-{model[1]:.1f} hours for the model, "
+        f"{everything[0]:.0f}-{everything[1]:.0f} hours with the variants. "
+        "On Colab choose Runtime > Change runtime type > GPU and run all again.",
+        width=88,
+    )
+
+
+def use_drive_storage(
+    config: Config,
+    drive_dir: str | None,
+    local_dir: str = LOCAL_DATA_DIR,
+    modules: Mapping | None = None,
+    mount: Callable | None = None,
+    drive_root: str = DRIVE_ROOT,
+) -> bool:
+    """On Colab, put runs and archives under `drive_dir`, extracted data locally.
+
+    Sets config.run_dir, cache_dir (on Drive, kept across runtimes) and
+    extract_dir (`local_dir`: Drive's mount is slow with thousands of small
+    files). Returns False, changing nothing, outside Colab or without a
+    `drive_dir`.
+    """
+    if not drive_dir or not in_colab(modules):
+        return False
+    drive = {"modules": modules, "mount": mount, "drive_root": drive_root}
+    config.run_dir = str(resolve_drive_dir(f"{drive_dir}/runs/unet", **drive))
+    config.cache_dir = str(resolve_drive_dir(f"{drive_dir}/data", **drive))
+    config.extract_dir = local_dir
+    return True

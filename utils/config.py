@@ -154,6 +154,7 @@ class Config:
     fast: bool = False
     data_dir: str | None = None
     cache_dir: str = "data"
+    extract_dir: str | None = None
     run_dir: str = "runs/unet"
     checkpoint_dir: str | None = None
     variant_epochs: int = 20

@@ -126,10 +126,19 @@ def _fetch(fname: str, md5: str, base_url: str, cache: Path) -> Path:
     return Path(path)
 
 
-def download_pets(cache_dir: str | Path, base_url: str = PETS_BASE_URL) -> Path:
-    """Make `<cache_dir>/oxford_pets/{images,annotations}/` exist; return that root."""
+def download_pets(
+    cache_dir: str | Path,
+    base_url: str = PETS_BASE_URL,
+    extract_dir: str | Path | None = None,
+) -> Path:
+    """Make `<extract_dir>/oxford_pets/{images,annotations}/` exist; return that root.
+
+    The archives are kept in `<cache_dir>/downloads`; `extract_dir` (default:
+    `cache_dir`) receives the extracted files, so the archives can stay on a
+    slow persistent disk while the images are read from a fast local one.
+    """
     cache = Path(cache_dir).expanduser().resolve()
-    root = cache / DATASET_SUBDIR
+    root = Path(extract_dir or cache).expanduser().resolve() / DATASET_SUBDIR
     marker = root / MARKER_NAME
     # The marker records which archives were extracted, so changed hashes redo it.
     stamp = "".join(f"{name} {md5}\n" for name, md5 in sorted(PETS_ARCHIVES.items()))

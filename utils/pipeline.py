@@ -211,7 +211,7 @@ def locate_data(config: Config) -> Path:
         return Path(config.data_dir)
     from utils.download import download_pets
 
-    return download_pets(config.cache_dir)
+    return download_pets(config.cache_dir, extract_dir=config.extract_dir)
 
 
 def subset_train(pairs: list[Pair], count: int | None, seed: int) -> list[Pair]:

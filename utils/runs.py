@@ -22,11 +22,13 @@ from utils.files import (
     write_text_atomically,
 )
 
-# Where a run is kept or which device runs it, not what it learns.
+# Where a run is kept or which device runs it, not what it learns. Precision
+# still matters to a resume backup: check_same_run refuses a change of it there.
 WHERE_FIELDS = {
     "run_dir",
     "checkpoint_dir",
     "cache_dir",
+    "extract_dir",
     "data_dir",
     "mixed_precision",
     "jit_compile",
@@ -64,6 +66,22 @@ def check_same_run(run_dir: Path, config: Config) -> None:
             f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
             "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
+    resuming = config.backup_dir.is_dir() and not is_finished(run_dir)
+    if resuming and saved["mixed_precision"] != current["mixed_precision"]:
+        raise ValueError(precision_mismatch(config.backup_dir, saved["mixed_precision"]))
+
+
+def precision_mismatch(backup_dir: Path, saved_mixed: bool) -> str:
+    """Why a backup made under the other precision policy cannot be resumed."""
+    policies = {True: "mixed_float16 (GPU)", False: "float32 (CPU)"}
+    return (
+        f"The resume backup in {backup_dir} was trained with "
+        f"{policies[saved_mixed]} and this runtime uses {policies[not saved_mixed]}; "
+        "Adam's state does not carry over between the two. Either continue with "
+        f"the backup's precision: set config.mixed_precision = {saved_mixed} "
+        "after the device cell (or use a runtime of the same kind), or start "
+        f"the run again with a fresh optimizer: delete {backup_dir}."
+    )
 
 
 def is_finished(run_dir: Path) -> bool:
