@@ -81,7 +81,11 @@ def test_plot_history_panels_and_best_epoch(epochs):
     fig = plots.plot_history(make_history(epochs))
     assert titles(fig) == ["loss", "pixel accuracy", "mean IoU"]
     best = 3 if epochs == 5 else 1
-    assert f"best epoch {best}" in fig.get_suptitle()
+    history = make_history(epochs)
+    last, top = history["val_mean_iou"].iloc[-1], history["val_mean_iou"].max()
+    assert fig.get_suptitle() == (
+        f"val mean IoU: last epoch {epochs} {last:.3f}, best epoch {best} {top:.3f}"
+    )
     for ax in fig.axes:
         lines = {line.get_label(): line for line in ax.lines}
         assert {"train", "val", f"best epoch {best}"} <= set(lines)

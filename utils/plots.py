@@ -96,7 +96,8 @@ def plot_examples(
 def plot_history(history: pd.DataFrame) -> Figure:
     """Loss, pixel accuracy and mean IoU per epoch (1-based), train vs val.
 
-    The best epoch (highest val_mean_iou) is marked in every panel.
+    The best epoch (highest val_mean_iou) is marked in every panel; the title
+    also gives the last epoch's score, which is the final model's.
     """
     if history.empty:
         raise ValueError("the history is empty: train at least one epoch first")
@@ -109,8 +110,11 @@ def plot_history(history: pd.DataFrame) -> Figure:
     if "val_mean_iou" in history:
         best = int(np.nanargmax(history["val_mean_iou"].to_numpy()))
         best_epoch = int(epochs[best])
-        score = history["val_mean_iou"].iloc[best]
-        fig.suptitle(f"best epoch {best_epoch}: val mean IoU {score:.3f}")
+        scores = history["val_mean_iou"]
+        fig.suptitle(
+            f"val mean IoU: last epoch {int(epochs[-1])} {scores.iloc[-1]:.3f}, "
+            f"best epoch {best_epoch} {scores.iloc[best]:.3f}"
+        )
     for ax, (column, title) in zip(axes, HISTORY_PANELS.items()):
         for prefix, label in (("", "train"), ("val_", "val")):
             if prefix + column in history:
