@@ -199,7 +199,7 @@ def describe_run(run_dir: str | Path) -> str:
 
 
 def render_headline(record_dir: str | Path) -> str:
-    """README's first-screen numbers: held-out scores against the baseline, and the run."""
+    """README's first-screen numbers: held-out scores, the baseline and the run."""
     record = Path(record_dir)
     data = json.loads((record / "data.json").read_text())
     split = data["eval_split"]
