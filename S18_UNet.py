@@ -169,9 +169,9 @@ plots.plot_examples(images, masks)
 # %% [markdown]
 # ## Model
 #
-# The U-Net is built from three small functions in `utils/model.py`. The
-# cells below print their source as it is (read with `inspect`), so what you
-# read is what runs. Shapes are for a batch of 128x128 RGB images.
+# `build_unet` in `utils/model.py` assembles the U-Net from three small
+# blocks. The cells below print the source of all four as it is (read with
+# `inspect`), so what you read is what runs. Shapes are for a batch of 128x128 RGB images.
 #
 # **Convolution block.** Two 3x3 convolutions with ReLU. `padding="same"`
 # keeps height and width; the channels become `filters`: (H, W, C) ->
