@@ -131,3 +131,10 @@ def test_readme_first_screen_numbers_match_committed_record():
     block = block.split(HEADLINE_END, 1)[0].strip()
     assert block == render_headline(ROOT / "results").strip()
     assert len(head.splitlines()) < 40, "the headline must be on the first screen"
+
+
+@pytest.mark.parametrize("name", ["config.json", "data.json", "machine.json"])
+def test_describe_run_names_a_missing_record_file(run_dir, name):
+    (run_dir / name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"{name} is missing"):
+        describe_run(run_dir)

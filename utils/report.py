@@ -172,16 +172,28 @@ def describe_hardware(machine: dict) -> str:
     return f"{machine['cpu']}, {machine['cores']} cores, no GPU"
 
 
+def read_record_file(run_dir: str | Path, name: str) -> dict:
+    """One JSON file of a run folder; if missing, say which and what writes it."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing. A run folder gets data.json and machine.json "
+            "from report.save_run_record (the notebook's Data cell) and "
+            "config.json from training; run those first, or pass another folder."
+        )
+    return json.loads(path.read_text())
+
+
 def describe_run(run_dir: str | Path) -> str:
     """One line saying which data, split, epochs and machine a run folder records.
 
     Read from the folder's config.json, data.json and machine.json, so the text
     beside an output always names the run that produced it.
     """
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    data = json.loads((run_dir / "data.json").read_text())
-    machine = json.loads((run_dir / "machine.json").read_text())
+    config, data, machine = (
+        read_record_file(run_dir, name)
+        for name in ("config.json", "data.json", "machine.json")
+    )
     folder = Path(data["data_dir"]).name
     source = (
         f"synthetic pets (fast mode) in `{folder}`"
