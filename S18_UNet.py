@@ -34,9 +34,20 @@
 # the same size, handing back the fine detail that down-sampling threw away.
 # A 1x1 convolution turns the last 32 channels into 3 class scores per pixel.
 #
-# By default this notebook is the real thing: the full dataset (downloaded
-# once), 20 epochs, batch 32. With `S18_FAST=1` it runs in a few
-# minutes on tiny synthetic pets, which is how the tests execute it.
+# You will see the model's own code block by block, how pixel accuracy, IoU
+# and Dice score a segmentation, how training goes, where the model fails, and
+# how four variants of the design compare. "The reference" below is the
+# course's reference notebook for this session: the same U-Net and settings
+# (Adam at 1e-3, batch 32, 20 epochs), which this project reproduces.
+#
+# **Two modes.** By default (no `S18_*` variables set) the notebook downloads
+# the full Oxford-IIIT Pet release once, holds out the official test list and
+# trains for 20 epochs at batch 32: a job for a GPU, such as Colab's; on a CPU
+# it takes hours (README gives estimates). With `S18_FAST=1` it runs in a few
+# minutes on tiny synthetic pets, which is how the tests execute it. The
+# outputs saved in this file come from one particular run: the **Run** line
+# under "Results", generated from that run's record, says which data, split,
+# epochs and machine produced them.
 
 # %% [markdown]
 # ## Setup
@@ -68,16 +79,28 @@ if "google.colab" in sys.modules:
         del sys.modules[name]  # so a re-run imports the checkout just fetched
 
 # %% [markdown]
+# Load TensorFlow with its native start-up log muted (GPU probing notes that
+# would show in red below the cell); Python warnings still show.
+
+# %%
+from utils.quiet import start_tensorflow_quietly
+
+gpus = start_tensorflow_quietly()
+
+# %% [markdown]
 # Import the project's code: one module per concept in `utils/`.
 
 # %%
 import keras
+import numpy as np
 from IPython.display import Markdown, display
 
-from utils import colab, evaluate, figures, pipeline, plots, report, train
-from utils import upload, variants, viewer
+from utils import colab, evaluate, figures, lesson, metrics, pipeline, plots
+from utils import report, train, upload, variants, viewer
+from utils.architecture import plot_architecture
 from utils.config import config_from_env
-from utils.model import build_unet, count_params
+from utils.model import build_unet, conv_block, count_params, decoder_block
+from utils.model import encoder_block
 
 # %% [markdown]
 # Create the one config that holds every setting. `S18_*` environment
@@ -123,6 +146,21 @@ keras.utils.set_random_seed(config.seed)
 # %% [markdown]
 # ## Data
 #
+# Each photo comes with a **trimap**, a mask of the same size that gives every
+# pixel one of three values: 1 = pet, 2 = background, 3 = border. The border is
+# a band a few pixels wide along the pet's outline, where the annotators could
+# not say which side a pixel belongs to (fur, blur, pixels that mix both). The
+# model learns it as a class of its own, and it is the hardest one: thin, and
+# looking like both of its neighbours. Keras counts classes from 0, so the
+# pipeline subtracts 1: **0 = pet, 1 = background, 2 = border**.
+#
+# **The split.** The release ships two lists, `trainval.txt` and `test.txt`.
+# By default (`split="official"`) the test list is held out for the final
+# evaluation and a seeded 20 % of trainval becomes validation, watched during
+# training. The reference instead shuffled all pairs with a fixed seed and
+# kept 80 % for training and 20 % for validation, and evaluated on validation
+# (`S18_SPLIT=random`). The same seed gives the same split on any machine.
+#
 # Find the data (download, local folder, or synthetic in fast mode), validate
 # every pair and split it. The report names each skipped file and why; the
 # split sizes and this machine are recorded in the run folder.
@@ -144,6 +182,49 @@ plots.plot_examples(images, masks)
 # %% [markdown]
 # ## Model
 #
+# `build_unet` in `utils/model.py` assembles the U-Net from three small
+# blocks. The cells below print the source of all four as it is (read with
+# `inspect`), so what you read is what runs. Shapes are for a batch of 128x128 RGB images.
+#
+# **Convolution block.** Two 3x3 convolutions with ReLU. `padding="same"`
+# keeps height and width; the channels become `filters`: (H, W, C) ->
+# (H, W, filters). Two stacked 3x3 convolutions see a 5x5 window.
+
+# %%
+Markdown(lesson.source_markdown(conv_block))
+
+# %% [markdown]
+# **Encoder block.** A convolution block, BatchNorm, dropout in the two
+# deepest blocks, then down-sampling: max-pooling halves height and width,
+# (H, W, filters) -> (H/2, W/2, filters). It returns two tensors. The **skip**
+# is taken *before* pooling: it keeps the full H x W detail (exact edges, the
+# thin border) that pooling throws away, and it has the size the decoder will
+# rebuild, so the two can be stacked there. The deepest block (512 channels at
+# 8x8) does not pool.
+
+# %%
+Markdown(lesson.source_markdown(encoder_block))
+
+# %% [markdown]
+# **Decoder block.** A 3x3 transposed convolution with stride 2 doubles height
+# and width, (H, W, C) -> (2H, 2W, filters); the encoder's skip of that size is
+# concatenated on the channels, giving 2 x filters, and a convolution block
+# mixes coarse context with fine detail back to (2H, 2W, filters).
+
+# %%
+Markdown(lesson.source_markdown(decoder_block))
+
+# %% [markdown]
+# **Assembly.** Five encoder blocks take 128x128x3 through 32, 64, 128, 256
+# and 512 channels down to 8x8; four decoder blocks climb back to 128x128x32,
+# each taking the matching skip; a last 3x3 convolution and a 1x1 convolution
+# give 3 logits (unnormalised class scores) per pixel. The arguments select the
+# variants compared at the end.
+
+# %%
+Markdown(lesson.source_markdown(build_unet))
+
+# %% [markdown]
 # Build the reference U-Net and compile it with Adam and sparse categorical
 # cross-entropy on logits. One change from the reference: it called
 # `BatchNormalization(...)(x, training=False)`, which freezes BN in inference
@@ -153,14 +234,70 @@ plots.plot_examples(images, masks)
 
 # %%
 model = train.build_model(config, steps_per_epoch=len(data["train"]))
+
+# %% [markdown]
+# The architecture, drawn from the model's own layers: each box is a block
+# with its output shape, arrows across are the skip connections.
+
+# %%
+plot_architecture(model)
+
+# %% [markdown]
+# `model.summary()` lists every layer with its output shape and parameters.
+
+# %%
 model.summary()
 
 # %% [markdown]
 # The parameter count does not depend on the image size: it is the reference's.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 count_params(build_unet())
+
+# %% [markdown]
+# ## Metrics
+#
+# Three numbers score a predicted mask against the true one. For a class
+# $c$, count its pixels: $TP_c$ predicted $c$ and truly $c$, $FP_c$ predicted
+# $c$ but truly another class, $FN_c$ truly $c$ but predicted another. With $N$
+# pixels and $C = 3$ classes:
+#
+# $$\text{pixel accuracy} = \frac{1}{N}\sum_{c} TP_c \qquad
+# \text{IoU}_c = \frac{TP_c}{TP_c + FP_c + FN_c} \qquad
+# \text{Dice}_c = \frac{2\,TP_c}{2\,TP_c + FP_c + FN_c}$$
+#
+# IoU (intersection over union, or Jaccard index) is the overlap of the
+# predicted and true regions of a class divided by their union; Dice (the F1
+# score) counts the overlap twice, so it is never below IoU. **Mean IoU** and
+# **mean Dice** average over the classes, each class weighing the same
+# however many pixels it covers.
+#
+# A worked example on 4x4 masks: a pet in the lower right corner, a border
+# around it, background elsewhere. The prediction finds the pet but calls
+# three border pixels pet or background. Rows of the confusion matrix are the
+# true classes (pet, background, border), columns the predicted ones.
+
+# %% tags=["nbval-check-output"]
+truth = np.array([[1, 1, 1, 1], [1, 2, 2, 2], [1, 2, 0, 0], [1, 2, 0, 0]])
+guess = np.array([[1, 1, 1, 1], [1, 1, 2, 1], [1, 0, 0, 0], [1, 2, 0, 0]])
+toy_confusion = metrics.confusion_matrix(truth, guess, num_classes=3)
+toy_confusion
+
+# %% [markdown]
+# The project's own scores on it, computed from that matrix.
+# Border: $TP = 2$, $FN = 3$, $FP = 0$, so IoU $= 2/5$; pet: IoU $= 4/(4+1)$.
+
+# %% tags=["nbval-check-output"]
+Markdown(evaluate.format_scores(metrics.scores_from_confusion(toy_confusion)))
+
+# %% [markdown]
+# 13 of 16 pixels are right, yet the border, the class that was missed, has
+# a poor IoU. The **majority-class baseline** always answers the commonest
+# class, here background (7 of 16 pixels): its pixel accuracy is 7/16 while
+# its mean IoU is only a third of that, since pet and border score 0. In real
+# photos background also covers the largest share of pixels, so pixel
+# accuracy starts high for free; mean IoU, where each class counts alike, is
+# the number to watch, always beside the baseline.
 
 # %% [markdown]
 # ## Train
@@ -194,6 +331,13 @@ plots.plot_history(history)
 # %% [markdown]
 # ## Results
 #
+# Which run produced the training log and curves above and every result
+# below, read from its run folder:
+
+# %%
+Markdown(report.describe_run(config.run_dir))
+
+# %% [markdown]
 # Evaluate on the held-out split (the official test list, or validation for
 # the reference's random split), beside the majority-class baseline.
 
@@ -233,17 +377,27 @@ plots.plot_error_map(*(array[:4] for array in predictions[eval_split]))
 
 # %% [markdown]
 # Explore every image with the viewer: slider, split, opacity, error map.
+# Below it, a still picture of its first view, for pages that show no widgets.
 
 # %%
 if "val" not in predictions:
     predictions["val"] = evaluate.predict_masks(model, data["val"])
-viewer.make_viewer(predictions)
+view = viewer.make_viewer(predictions)
+display(view)
+view.figure
 
 # %% [markdown]
-# Segment a photo of your own pet: it is decoded and resized by the dataset code.
+# Segment a photo of your own pet: it is decoded and resized by the dataset
+# code. Below the picker, the same steps run on one validation photo, as if
+# it had been uploaded.
 
 # %%
-upload.make_upload_widget(model, config.img_size)
+display(upload.make_upload_widget(model, config.img_size))
+example = data["splits"]["val"][0].image
+image, pred_mask = upload.segment_image_bytes(
+    model, example.read_bytes(), config.img_size
+)
+upload.plot_segmentation(image, pred_mask, title=f"as an upload: {example.name}")
 
 # %% [markdown]
 # ## Variants
@@ -291,3 +445,36 @@ variant_figures = {
 }
 saved |= figures.save_figures(figure_dir, variant_figures)
 sorted(saved)
+
+# %% [markdown]
+# ## Conclusion
+#
+# What this run learned and where it fails, in numbers from its own scores
+# (held-out split, final model) and the variants' table:
+
+# %%
+Markdown(lesson.summarize_findings(scores, comparison))
+
+# %% [markdown]
+# Look at the error map above: the red pixels gather along the outlines,
+# with larger patches where pet and background look alike. The outline is
+# where the border class lives: a thin band whose pixels look like both
+# neighbours and whose exact width even the annotators could not fix. A class
+# that small and that ambiguous pulls mean IoU down, while pixel accuracy,
+# dominated by background, flatters the model. The variants change one design
+# choice at a time (down-sampling, up-sampling, loss) on the same data, seed
+# and budget; each was trained once, so small gaps between them may not
+# survive another seed: read the table as a first look, not a verdict.
+#
+# ## Exercises
+#
+# 1. Turn on data augmentation (`config.augment`, see `utils/config.py`) and
+#    compare validation mean IoU and the gap between training and validation.
+# 2. Remove the skip connections: in a copy of `decoder_block`, skip the
+#    `Concatenate`. Where do the predictions lose detail first?
+# 3. Weight the loss towards the border class, or add the Dice loss to the
+#    cross-entropy (`utils/losses.py`), and watch the border's IoU.
+# 4. Train at `img_size=256`: the border band gets more pixels. Does its IoU
+#    rise, and what does it cost per epoch?
+# 5. Run the default job (full release, official split) on a GPU and compare
+#    its test scores with the **Run** line of this file.

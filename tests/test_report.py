@@ -12,6 +12,10 @@ from utils.metrics import scores_from_confusion
 from utils.report import (
     BEGIN,
     END,
+    HEADLINE_BEGIN,
+    HEADLINE_END,
+    describe_run,
+    render_headline,
     render_results,
     save_record,
     update_readme,
@@ -82,3 +86,54 @@ def test_readme_matches_committed_record():
     readme = (ROOT / "README.md").read_text()
     block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert block == render_results(ROOT / "results").strip()
+
+
+def test_describe_run_names_data_split_epochs_and_machine(run_dir):
+    line = describe_run(run_dir)
+    assert line == (
+        "**Run:** 10 real images from `oxford_pets_mini`, split 'random' "
+        "(seed 42): train 8 / val 2 / test 0 images; 2 epochs, batch 32; "
+        "Test CPU, 2 cores, no GPU; TensorFlow 2.21.0."
+    )
+
+
+def test_describe_run_says_fast_mode_and_gpu(run_dir):
+    save_config(Config(epochs=1, fast=True), run_dir / "config.json")
+    machine = {"cpu": "x", "cores": 8, "gpus": ["Tesla T4"], "tensorflow": "2.19.0"}
+    (run_dir / "machine.json").write_text(json.dumps(machine))
+    line = describe_run(run_dir)
+    assert "synthetic pets (fast mode)" in line and "split 'official'" in line
+    assert "; Tesla T4; TensorFlow 2.19.0." in line
+
+
+def test_render_headline_gives_held_out_scores_and_the_run(run_dir):
+    first, second = render_headline(run_dir).split("\n")
+    assert first == (
+        "**Mean IoU 0.5000** (always answering 'background': 0.1667), pixel "
+        "accuracy 0.7000, mean Dice 0.6556 on the 2 images of the val split."
+    )
+    assert second == describe_run(run_dir)
+
+
+def test_update_readme_fills_the_headline_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{HEADLINE_BEGIN}\nold\n{HEADLINE_END}\n{BEGIN}\nx\n{END}\n")
+    update_readme(readme, "new", HEADLINE_BEGIN, HEADLINE_END)
+    expected = f"{HEADLINE_BEGIN}\nnew\n{HEADLINE_END}\n{BEGIN}\nx\n{END}\n"
+    assert readme.read_text() == expected
+
+
+@pytest.mark.skipif(not (ROOT / "results").is_dir(), reason="no committed run record")
+def test_readme_first_screen_numbers_match_committed_record():
+    readme = (ROOT / "README.md").read_text()
+    head, block = readme.split(HEADLINE_BEGIN, 1)
+    block = block.split(HEADLINE_END, 1)[0].strip()
+    assert block == render_headline(ROOT / "results").strip()
+    assert len(head.splitlines()) < 40, "the headline must be on the first screen"
+
+
+@pytest.mark.parametrize("name", ["config.json", "data.json", "machine.json"])
+def test_describe_run_names_a_missing_record_file(run_dir, name):
+    (run_dir / name).unlink()
+    with pytest.raises(FileNotFoundError, match=f"{name} is missing"):
+        describe_run(run_dir)

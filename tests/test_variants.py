@@ -194,3 +194,12 @@ def test_command_reuses_runs_and_writes_figures(trained, monkeypatch, capsys):
     for name in ("variant_curves.png", "variant_predictions.png"):
         path = f"{config.run_dir}/variants/{name}"
         assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_variant_log_starts_with_its_name(trained, monkeypatch, capsys):
+    config, data, _ = trained
+    monkeypatch.setattr(keras.Model, "fit", refuse_fit)
+    run_variants(config, data, names=TRAINED, verbose=2)
+    headers = [line for line in capsys.readouterr().out.splitlines() if "==" in line]
+    assert [line.split(":")[0] for line in headers] == [f"== {n}" for n in TRAINED]
+    assert "1 epochs" in headers[0]

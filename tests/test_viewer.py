@@ -34,6 +34,7 @@ def test_viewer_builds_and_shows_the_first_image(splits):
     stats = image_scores(splits["val"][1][0], splits["val"][2][0], 3)
     assert f"IoU {stats['mean_iou']:.3f}" in view.stats.value
     assert "image 1 of 3" in view.stats.value
+    assert view.figure.get_suptitle().startswith(f"IoU {stats['mean_iou']:.3f}")
 
 
 @pytest.mark.parametrize(

@@ -146,15 +146,17 @@ def save_record(run_dir: str | Path, record_dir: str | Path) -> Path:
     return record_dir
 
 
-def update_readme(readme: str | Path, section: str) -> None:
-    """Replace the text between the results markers of `readme` with `section`."""
+def update_readme(
+    readme: str | Path, section: str, begin: str = BEGIN, end: str = END
+) -> None:
+    """Replace the text between the `begin` and `end` markers of `readme`."""
     readme = Path(readme)
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} has no {BEGIN} ... {END} block to fill.")
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    readme.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
+    if begin not in text or end not in text:
+        raise ValueError(f"{readme} has no {begin} ... {end} block to fill.")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(f"{head}{begin}\n{section}\n{end}{tail}")
 
 
 @report_errors
@@ -169,7 +171,72 @@ def main(argv: list[str] | None = None) -> None:
     section = render_results(record)
     if args.readme:
         update_readme(args.readme, section)
+        headline = render_headline(record)
+        update_readme(args.readme, headline, HEADLINE_BEGIN, HEADLINE_END)
     print(section)
+
+
+HEADLINE_BEGIN, HEADLINE_END = "<!-- headline:begin -->", "<!-- headline:end -->"
+
+
+def describe_hardware(machine: dict) -> str:
+    """'GPU name' or 'CPU name, N cores, no GPU' from a machine.json record."""
+    if machine["gpus"]:
+        return ", ".join(machine["gpus"])
+    return f"{machine['cpu']}, {machine['cores']} cores, no GPU"
+
+
+def read_record_file(run_dir: str | Path, name: str) -> dict:
+    """One JSON file of a run folder; if missing, say which and what writes it."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing. A run folder gets data.json and machine.json "
+            "from report.save_run_record (the notebook's Data cell) and "
+            "config.json from training; run those first, or pass another folder."
+        )
+    return json.loads(path.read_text())
+
+
+def describe_run(run_dir: str | Path) -> str:
+    """One line saying which data, split, epochs and machine a run folder records.
+
+    Read from the folder's config.json, data.json and machine.json, so the text
+    beside an output always names the run that produced it.
+    """
+    config, data, machine = (
+        read_record_file(run_dir, name)
+        for name in ("config.json", "data.json", "machine.json")
+    )
+    folder = Path(data["data_dir"]).name
+    source = (
+        f"synthetic pets (fast mode) in `{folder}`"
+        if config.get("fast")
+        else f"real images from `{folder}`"
+    )
+    sizes = " / ".join(f"{name} {count}" for name, count in data["splits"].items())
+    seed = config.get("split_seed", config["seed"])
+    return (
+        f"**Run:** {data['valid_pairs']} {source}, split '{config['split']}' "
+        f"(seed {seed}): {sizes} images; {config['epochs']} epochs, batch "
+        f"{config['batch_size']}; {describe_hardware(machine)}; "
+        f"TensorFlow {machine['tensorflow']}."
+    )
+
+
+def render_headline(record_dir: str | Path) -> str:
+    """README's first-screen numbers: held-out scores, the baseline and the run."""
+    record = Path(record_dir)
+    data = json.loads((record / "data.json").read_text())
+    split = data["eval_split"]
+    scores = json.loads((record / f"evaluation_{split}.json").read_text())
+    return (
+        f"**Mean IoU {scores['mean_iou']:.4f}** (always answering "
+        f"'{scores['majority_class']}': {scores['majority_mean_iou']:.4f}), pixel "
+        f"accuracy {scores['pixel_accuracy']:.4f}, mean Dice "
+        f"{scores['mean_dice']:.4f} on the {data['splits'][split]} images of the "
+        f"{split} split.\n{describe_run(record)}"
+    )
 
 
 if __name__ == "__main__":

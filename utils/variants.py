@@ -87,6 +87,9 @@ def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> 
     vconfig = variant_config(config, name)
     run_dir = Path(vconfig.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if verbose:
+        # Four training logs in one cell output: name each before it starts.
+        print(f"\n== {name}: {vconfig.epochs} epochs ==")
     # A fresh train pipeline per variant: a reused shuffled tf.data dataset
     # advances its seed, so each variant would see other batch orders.
     train_ds = make_dataset(

@@ -33,7 +33,8 @@ class SegmentationViewer(widgets.VBox):
     """Browse precomputed predictions by split and index, as overlay or error map.
 
     `last_render` records split, index, mode, alpha and the stats text of the
-    image on show, so the state can be checked without a browser.
+    image on show, so the state can be checked without a browser; `figure` is
+    that image as a Figure, a static copy for readers without widgets.
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class SegmentationViewer(widgets.VBox):
             raise ValueError("the viewer needs at least one split with images")
         self.class_names = class_names
         self.last_render: dict = {}
+        self.figure: Figure | None = None
         self._make_controls()
         self.split_dropdown.observe(self._on_split, names="value")
         for control in (self.index_slider, self.alpha_slider, self.mode_buttons):
@@ -126,6 +128,7 @@ class SegmentationViewer(widgets.VBox):
         )
         fig = render_example(image, mask, pred_mask, mode, alpha, self.class_names)
         self.image.value = figure_png(fig)
+        self.figure = fig
         self.last_render = dict(
             split=split, index=index, mode=mode, alpha=alpha, stats=self.stats.value
         )
