@@ -468,8 +468,10 @@ Markdown(lesson.summarize_findings(scores, comparison))
 #
 # ## Exercises
 #
-# 1. Turn on data augmentation (`config.augment`, see `utils/config.py`) and
-#    compare validation mean IoU and the gap between training and validation.
+# 1. Turn on data augmentation (`config.augment = "full"`: flips, random crops,
+#    colour jitter) and a warm-up + cosine schedule (`config.schedule =
+#    "cosine"`), and compare validation mean IoU and the gap between training
+#    and validation.
 # 2. Remove the skip connections: in a copy of `decoder_block`, skip the
 #    `Concatenate`. Where do the predictions lose detail first?
 # 3. Weight the loss towards the border class, or add the Dice loss to the
