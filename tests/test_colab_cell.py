@@ -35,7 +35,16 @@ def make_repo(path: Path, commits: dict[str, str]) -> str:
     for ref, label in commits.items():
         (path / "utils/colab.py").write_text(f"ORIGIN = {label!r}\n")
         git("add", ".", cwd=path)
-        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", label, cwd=path)
+        git(
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            label,
+            cwd=path,
+        )
         if ref != "main":
             git("tag", ref, cwd=path)
     return path.as_uri()

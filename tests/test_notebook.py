@@ -46,9 +46,7 @@ def test_story_starts_with_title_and_setup(notebook):
     first = notebook.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# ")
     headings = [
-        line
-        for line in markdown_text(notebook).splitlines()
-        if line.startswith("## ")
+        line for line in markdown_text(notebook).splitlines() if line.startswith("## ")
     ]
     for section in (
         "Setup",

@@ -52,7 +52,9 @@ def test_set_repo_changes_nothing_else(copy):
     before = json.loads((copy / repo.NOTEBOOK).read_text(encoding="utf-8"))
     repo.set_repo("https://github.com/ann/pets", "v1.0", copy)
     after = json.loads((copy / repo.NOTEBOOK).read_text(encoding="utf-8"))
-    changed = [i for i, (a, b) in enumerate(zip(before["cells"], after["cells"])) if a != b]
+    changed = [
+        i for i, (a, b) in enumerate(zip(before["cells"], after["cells"])) if a != b
+    ]
     assert changed == [0, 2] and before["metadata"] == after["metadata"]
     readme = [(ROOT / repo.README).read_text(), (copy / repo.README).read_text()]
     differ = [a for a, b in zip(*(t.splitlines() for t in readme)) if a != b]

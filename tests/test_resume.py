@@ -7,22 +7,11 @@ import keras
 import numpy as np
 import pytest
 
+from tests.callbacks import StopAfterEpoch
 from utils.config import fast_config
 from utils.pipeline import make_datasets
 from utils.runs import read_history
 from utils.train import build_model, finish_run, fit_resumable
-
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    """Simulate a disconnect: raise once `epoch` (0-based) has finished."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("simulated disconnect")
 
 
 class PoisonWeights(keras.callbacks.Callback):

@@ -6,24 +6,13 @@ import keras
 import numpy as np
 import pytest
 
+from tests.callbacks import StopAfterEpoch
 from utils import evaluate
 from utils.config import fast_config, load_config
 from utils.pipeline import make_datasets
 from utils.batchnorm import recalibrate_batchnorm
 from utils.runs import load_model, read_history
 from utils.train import build_model, fit_resumable, main, parse_args
-
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    """Simulate a disconnect: raise once `epoch` (0-based) has finished."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("simulated disconnect")
 
 
 class RecordEpochs(keras.callbacks.Callback):

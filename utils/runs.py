@@ -68,7 +68,9 @@ def check_same_run(run_dir: Path, config: Config) -> None:
         )
     resuming = config.backup_dir.is_dir() and not is_finished(run_dir)
     if resuming and saved["mixed_precision"] != current["mixed_precision"]:
-        raise ValueError(precision_mismatch(config.backup_dir, saved["mixed_precision"]))
+        raise ValueError(
+            precision_mismatch(config.backup_dir, saved["mixed_precision"])
+        )
 
 
 def precision_mismatch(backup_dir: Path, saved_mixed: bool) -> str:
