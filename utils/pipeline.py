@@ -107,7 +107,9 @@ def scaled_crop(both: tf.Tensor, seed: tf.Tensor, min_area: float = 0.5):
     crop = tf.slice(both, begin, size)
     image = tf.image.resize(crop[..., :3], shape[:2], antialias=True)
     mask = tf.image.resize(crop[..., 3:], shape[:2], method="nearest")
-    return tf.concat([tf.clip_by_value(image, 0.0, 1.0), mask], axis=-1)
+    # The crop size is dynamic; restore the static shape that Keras's losses check.
+    both_out = tf.concat([tf.clip_by_value(image, 0.0, 1.0), mask], axis=-1)
+    return tf.ensure_shape(both_out, both.shape)
 
 
 def jitter_colour(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
