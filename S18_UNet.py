@@ -168,15 +168,15 @@ keras.utils.set_random_seed(config.seed)
 # %%
 data = pipeline.make_datasets(config)
 report.save_run_record(data, config.run_dir)
-print(data["report"].summary())
-{name: len(pairs) for name, pairs in data["splits"].items()}
+print(data.report.summary())
+data.sizes()
 
 # %% [markdown]
 # Look at a few training pairs: images are float32 in [0, 1], masks hold the
 # classes 0 = pet, 1 = background, 2 = border (trimap values 1, 2, 3 minus 1).
 
 # %%
-images, masks = pipeline.take_examples(data["train"], 3)
+images, masks = pipeline.take_examples(data.train, 3)
 plots.plot_examples(images, masks)
 
 # %% [markdown]
@@ -233,7 +233,7 @@ Markdown(lesson.source_markdown(build_unet))
 # training, moving averages when predicting.
 
 # %%
-model = train.build_model(config, steps_per_epoch=len(data["train"]))
+model = train.build_model(config, steps_per_epoch=len(data.train))
 
 # %% [markdown]
 # The architecture, drawn from the model's own layers: each box is a block
@@ -342,8 +342,8 @@ Markdown(report.describe_run(config.run_dir))
 # the reference's random split), beside the majority-class baseline.
 
 # %%
-eval_split = data["eval_split"]
-scores = evaluate.evaluate_model(model, data[eval_split])
+eval_split = data.eval_split
+scores = evaluate.evaluate_model(model, data.eval_ds)
 evaluate.save_evaluation(scores, config.run_dir, eval_split)
 display(Markdown(f"**{eval_split} split**\n\n" + evaluate.format_scores(scores)))
 
@@ -366,7 +366,7 @@ plots.plot_class_iou(scores)
 # prediction and overlay with each image's IoU.
 
 # %%
-predictions = {eval_split: evaluate.predict_masks(model, data[eval_split])}
+predictions = {eval_split: evaluate.predict_masks(model, data.eval_ds)}
 plots.plot_predictions(*(array[:4] for array in predictions[eval_split]))
 
 # %% [markdown]
@@ -381,7 +381,7 @@ plots.plot_error_map(*(array[:4] for array in predictions[eval_split]))
 
 # %%
 if "val" not in predictions:
-    predictions["val"] = evaluate.predict_masks(model, data["val"])
+    predictions["val"] = evaluate.predict_masks(model, data.val)
 view = viewer.make_viewer(predictions)
 display(view)
 view.figure
@@ -393,7 +393,7 @@ view.figure
 
 # %%
 display(upload.make_upload_widget(model, config.img_size))
-example = data["splits"]["val"][0].image
+example = data.splits["val"][0].image
 image, pred_mask = upload.segment_image_bytes(
     model, example.read_bytes(), config.img_size
 )

@@ -23,6 +23,7 @@ from tests.fixtures import (
 from utils.config import fast_config
 from utils.data import Pair, find_pairs, scan_pets
 from utils.pipeline import (
+    PetData,
     augment_pair,
     load_example,
     load_image_bytes,
@@ -522,21 +523,27 @@ def test_locate_data_uses_data_dir_when_not_fast(tmp_path):
 
 def test_make_datasets_fast(fast_data):
     config, data = fast_data
-    keys = {"report", "splits", "examples", "train", "val", "test", "eval_split"}
-    assert keys <= set(data)
-    assert data["eval_split"] == "test"
-    assert data["report"].data_dir == Path(config.cache_dir) / "synthetic_pets_16"
-    assert len(data["report"].pairs) == 16
-    sizes = {name: len(pairs) for name, pairs in data["splits"].items()}
+    assert isinstance(data, PetData)
+    assert data.eval_split == "test"
+    assert data.report.data_dir == Path(config.cache_dir) / "synthetic_pets_16"
+    assert len(data.report.pairs) == 16
+    sizes = data.sizes()
     assert sizes == {"train": 10, "val": 2, "test": 4}
+    assert sizes == {name: len(pairs) for name, pairs in data.splits.items()}
     for name in ("train", "val", "test"):
-        assert isinstance(data[name], tf.data.Dataset)
+        assert data.dataset(name) is getattr(data, name)
         count = 0
-        for images, masks in data[name]:
+        for images, masks in data.dataset(name):
             assert images.shape[1:] == (32, 32, 3) and images.dtype == tf.float32
             assert masks.shape[1:] == (32, 32, 1) and masks.dtype == tf.int32
             count += len(images)
         assert count == sizes[name]
+    assert data.eval_ds is data.test
+
+
+def test_pet_data_refuses_an_unknown_split(fast_data):
+    with pytest.raises(ValueError, match="split must be one of"):
+        fast_data[1].dataset("train_stats")
 
 
 @pytest.mark.parametrize("augment", ["none", "flip", "full"])
@@ -546,10 +553,10 @@ def test_make_datasets_fast_with_augment(tmp_path, augment):
     )
     data = make_datasets(config)
     # Keras's losses check the static rank, so no augmentation may lose it.
-    image_spec, mask_spec = data["train"].element_spec
+    image_spec, mask_spec = data.train.element_spec
     assert image_spec.shape.as_list() == [None, 16, 16, 3]
     assert mask_spec.shape.as_list() == [None, 16, 16, 1]
-    images, masks = take_examples(data["train"], 3)
+    images, masks = take_examples(data.train, 3)
     assert images.shape == (3, 16, 16, 3) and masks.shape == (3, 16, 16)
 
 
@@ -558,5 +565,5 @@ def test_make_datasets_random_split_evaluates_on_val(tmp_path):
         cache_dir=str(tmp_path), max_images=8, img_size=16, split="random"
     )
     data = make_datasets(config)
-    assert data["eval_split"] == "val"
-    assert len(data["splits"]["test"]) == 0
+    assert data.eval_split == "val" and data.eval_ds is data.val
+    assert len(data.splits["test"]) == 0

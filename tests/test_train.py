@@ -74,7 +74,7 @@ def test_finished_run_is_loaded_not_retrained(tmp_path):
     record, again = RecordEpochs(), build_model(config)
     history = fit_resumable(again, data, config, [record], 0)
     assert record.epochs == [] and len(history) == 1
-    images = next(iter(data["val"]))[0]
+    images = next(iter(data.val))[0]
     np.testing.assert_allclose(
         model.predict_on_batch(images), again.predict_on_batch(images), atol=1e-5
     )
@@ -86,7 +86,7 @@ def test_saved_model_reloads_with_same_predictions(tmp_path):
     model = build_model(config)
     fit_resumable(model, data, config, verbose=0)
     reloaded = load_model(tmp_path / "run" / "final.keras")
-    images = next(iter(data["val"]))[0]
+    images = next(iter(data.val))[0]
     np.testing.assert_allclose(
         model.predict_on_batch(images), reloaded.predict_on_batch(images), atol=1e-5
     )
@@ -100,7 +100,7 @@ def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
         data = make_datasets(config)
         history = fit_resumable(build_model(config), data, config, verbose=0)
         losses.append(history["loss"][0])
-        splits.append({k: [p.stem for p in v] for k, v in data["splits"].items()})
+        splits.append({k: [p.stem for p in v] for k, v in data.splits.items()})
     assert splits[0] == splits[1]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
@@ -175,10 +175,10 @@ def test_logged_validation_describes_the_model_then(tmp_path, precise_bn):
     data = make_datasets(config)
     model = build_model(config)
     logged = fit_resumable(model, data, config, verbose=0).iloc[-1]
-    as_saved = model.evaluate(data["val"], verbose=0, return_dict=True)
+    as_saved = model.evaluate(data.val, verbose=0, return_dict=True)
     assert as_saved["loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
-    recalibrate_batchnorm(model, data["train_stats"])
-    truth = model.evaluate(data["val"], verbose=0, return_dict=True)
+    recalibrate_batchnorm(model, data.train_stats)
+    truth = model.evaluate(data.val, verbose=0, return_dict=True)
     # Precise BN logs what the weights really predict; the moving averages
     # (momentum 0.99) after 6 steps are still near their initial values.
     close = abs(truth["loss"] - logged["val_loss"]) < 1e-3 * truth["loss"]

@@ -135,7 +135,7 @@ def test_run_variants_writes_table(trained):
     pd.testing.assert_frame_equal(pd.read_csv(f"{out}/variants.csv"), table)
     markdown = open(f"{out}/variants.md").read()
     assert markdown == format_variants_table(table, config, data) + "\n"
-    sizes = {k: len(v) for k, v in data["splits"].items()}
+    sizes = {k: len(v) for k, v in data.splits.items()}
     header = markdown.splitlines()[0]
     assert "per variant: 1 epochs" in header and "img_size 32" in header
     assert f"{sizes['train']} train / {sizes['val']} val images" in header
@@ -172,7 +172,7 @@ def test_predictions_and_grid(trained):
     for pred_masks in predictions.values():
         assert pred_masks.shape == (3, 32, 32) and pred_masks.dtype == np.uint8
         assert pred_masks.max() <= 2
-    images, masks = take_examples(data["val"], 3)
+    images, masks = take_examples(data.val, 3)
     fig = plot_variant_predictions(predictions, images, masks, count=3)
     assert len(fig.axes) == 3 * (2 + len(TRAINED))
     titles = [ax.get_title().split("\n") for ax in fig.axes[:4]]

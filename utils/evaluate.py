@@ -100,14 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run_dir")
     run_dir = Path(parser.parse_args(argv).run_dir)
     data = make_datasets(load_config(run_dir / "config.json"))
-    split = data["eval_split"]
+    split = data.eval_split
     model = load_model(run_dir / "final.keras")
-    logs = model.evaluate(data[split], verbose=0, return_dict=True)
-    print(
-        f"{run_dir}/final.keras on the {split} split ({len(data['splits'][split])} images)"
-    )
+    logs = model.evaluate(data.eval_ds, verbose=0, return_dict=True)
+    print(f"{run_dir}/final.keras on the {split} split ({data.sizes()[split]} images)")
     print(", ".join(f"{name} {value:.4f}" for name, value in sorted(logs.items())))
-    print(format_scores(evaluate_model(model, data[split])))
+    print(format_scores(evaluate_model(model, data.eval_ds)))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -230,15 +231,46 @@ def stats_pairs(pairs: list[Pair], count: int, seed: int) -> list[Pair]:
     return [pairs[i] for i in order]
 
 
-def make_datasets(config: Config) -> dict:
-    """Scan, split and wrap the data of `config` in tf.data pipelines.
+@dataclasses.dataclass(frozen=True)
+class PetData:
+    """The data of one config: what was found, how it was split, its datasets.
 
-    Returns the scan report, the split pairs, the cached examples, a dataset
-    per split (only train shuffled and augmented), "train_stats" (training
-    images in a fixed order, not augmented: what precise BatchNorm averages
-    over) and which split to evaluate on: the official test list, or val for
-    the reference's random split.
+    `train` is shuffled and augmented; `val` and `test` are not; `train_stats`
+    holds training images in a fixed order, not augmented: what precise
+    BatchNorm averages over. `examples` is the decoded, cached folder.
     """
+
+    report: ScanReport
+    splits: dict[str, list[Pair]]
+    examples: tf.data.Dataset
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    train_stats: tf.data.Dataset
+
+    @property
+    def eval_split(self) -> str:
+        """The held-out split: the official test list, or val for a random split."""
+        return "test" if self.splits["test"] else "val"
+
+    @property
+    def eval_ds(self) -> tf.data.Dataset:
+        """The dataset of `eval_split`."""
+        return self.dataset(self.eval_split)
+
+    def dataset(self, split: str) -> tf.data.Dataset:
+        """The dataset of a split by name: "train", "val" or "test"."""
+        if split not in self.splits:
+            raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
+        return getattr(self, split)
+
+    def sizes(self) -> dict[str, int]:
+        """The number of pairs in each split."""
+        return {name: len(pairs) for name, pairs in self.splits.items()}
+
+
+def make_datasets(config: Config) -> PetData:
+    """Scan, split and wrap the data of `config` in tf.data pipelines."""
     report, examples = prepare_examples(locate_data(config), config.img_size)
     splits = split_pairs(
         report.pairs,
@@ -262,17 +294,16 @@ def make_datasets(config: Config) -> dict:
     common = dict(
         img_size=config.img_size, batch_size=config.batch_size, examples=examples
     )
-    data = {"report": report, "splits": splits, "examples": examples}
-    for name, pairs in splits.items():
-        training = name == "train"
-        data[name] = make_dataset(
+    datasets = {
+        name: make_dataset(
             pairs,
-            shuffle=training,
-            augment=config.augment if training else "none",
+            shuffle=name == "train",
+            augment=config.augment if name == "train" else "none",
             seed=config.seed,
             **common,
         )
+        for name, pairs in splits.items()
+    }
     stats = stats_pairs(splits["train"], config.precise_bn_images, config.split_seed)
-    data["train_stats"] = make_dataset(stats, **common)
-    data["eval_split"] = "test" if splits["test"] else "val"
-    return data
+    train_stats = make_dataset(stats, **common)
+    return PetData(report, splits, examples, train_stats=train_stats, **datasets)

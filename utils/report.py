@@ -18,6 +18,7 @@ from utils.cli import report_errors
 from utils.evaluate import format_confusion, format_scores
 from utils.files import read_json, write_text_atomically
 from utils.measure import describe_machine
+from utils.pipeline import PetData
 from utils.runs import read_history
 
 RECORD_FILES = (
@@ -40,17 +41,17 @@ LOG_COLUMNS = (
 )
 
 
-def save_run_record(data: dict, run_dir: str | Path) -> None:
+def save_run_record(data: PetData, run_dir: str | Path) -> None:
     """Write data.json (split sizes, skipped files) and machine.json into the run."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    report = data["report"]
+    report = data.report
     summary = {
         "data_dir": str(report.data_dir),
         "valid_pairs": len(report.pairs),
         "skipped": report.skipped,
-        "splits": {name: len(pairs) for name, pairs in data["splits"].items()},
-        "eval_split": data["eval_split"],
+        "splits": data.sizes(),
+        "eval_split": data.eval_split,
     }
     path = run_dir / "data.json"
     advice = "Delete it: the next run writes it again from the data."

@@ -32,6 +32,7 @@ from utils.files import write_atomically  # noqa: E402
 from utils.losses import make_loss  # noqa: E402
 from utils.metrics import make_metrics  # noqa: E402
 from utils.model import build_unet  # noqa: E402
+from utils.pipeline import PetData, make_datasets  # noqa: E402
 from utils.runs import (  # noqa: E402
     AtomicBackupAndRestore,
     AtomicModelCheckpoint,
@@ -108,19 +109,19 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def make_callbacks(
-    config: Config, run_dir: Path, data: dict
+    config: Config, run_dir: Path, data: PetData
 ) -> list[keras.callbacks.Callback]:
     """Validation, timer, CSV log, best checkpoint, resume backup, in that order.
 
     With `config.precise_bn`, validation is `PreciseValidation` on
-    data["train_stats"] and data["val"]; it comes first so that every later
+    `data.train_stats` and `data.val`; it comes first so that every later
     callback reads its truthful `val_*` numbers.
     """
     history = read_history(run_dir)
     best = history[MONITOR].max() if MONITOR in history else None
     callbacks = []
     if config.precise_bn:
-        callbacks.append(PreciseValidation(data["train_stats"], data["val"]))
+        callbacks.append(PreciseValidation(data.train_stats, data.val))
     callbacks += [
         EpochTimer(),
         keras.callbacks.TerminateOnNaN(),
@@ -145,14 +146,13 @@ def make_callbacks(
 
 def fit_resumable(
     model: keras.Model,
-    data: dict,
+    data: PetData,
     config: Config,
     extra_callbacks: list | tuple = (),
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
-    """Train `model` on data["train"] into `config.run_dir`, resuming if interrupted.
+    """Train `model` on `data.train` into `config.run_dir`, resuming if interrupted.
 
-    `data` is `pipeline.make_datasets`'s: "train", "val" and "train_stats".
     A finished run is not trained again: its final weights are loaded. A run
     with a backup continues from its last finished epoch; otherwise training
     starts from scratch. Returns the full per-epoch history.
@@ -175,9 +175,9 @@ def fit_resumable(
         save_config(config, folder / "config.json")
     callbacks = make_callbacks(config, run_dir, data) + list(extra_callbacks)
     model.fit(
-        data["train"],
+        data.train,
         # Precise validation runs in its callback instead.
-        validation_data=None if config.precise_bn else data["val"],
+        validation_data=None if config.precise_bn else data.val,
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
@@ -200,7 +200,6 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     """The whole job: data, model, resumable fit, evaluation on the held-out split."""
     from utils.colab import configure_device
     from utils.evaluate import save_evaluation
-    from utils.pipeline import make_datasets
     from utils.report import save_run_record
 
     device = configure_device()
@@ -212,11 +211,10 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(config)
     save_run_record(data, config.run_dir)
-    model = build_model(config, steps_per_epoch=len(data["train"]))
+    model = build_model(config, steps_per_epoch=len(data.train))
     history = fit_resumable(model, data, config, verbose=verbose)
-    split = data["eval_split"]
-    scores = evaluate_model(model, data[split])
-    save_evaluation(scores, config.run_dir, split)
+    scores = evaluate_model(model, data.eval_ds)
+    save_evaluation(scores, config.run_dir, data.eval_split)
     return {"model": model, "history": history, "scores": scores, "data": data}
 
 

@@ -28,7 +28,7 @@ from utils.plots import (
     new_figure,
     show_panel,
 )
-from utils.pipeline import make_dataset, make_datasets, take_examples
+from utils.pipeline import PetData, make_dataset, make_datasets, take_examples
 from utils.runs import load_model, read_history
 from utils.train import MONITOR, build_model, fit_resumable, parse_args
 
@@ -82,7 +82,7 @@ def variant_config(config: Config, name: str) -> Config:
     )
 
 
-def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> dict:
+def train_variant(config: Config, data: PetData, name: str, verbose: int | str) -> dict:
     """Train (or reload) one variant and return its row of the comparison table."""
     vconfig = variant_config(config, name)
     run_dir = Path(vconfig.run_dir)
@@ -93,20 +93,20 @@ def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> 
     # A fresh train pipeline per variant: a reused shuffled tf.data dataset
     # advances its seed, so each variant would see other batch orders.
     train_ds = make_dataset(
-        data["splits"]["train"],
+        data.splits["train"],
         config.img_size,
         config.batch_size,
         shuffle=True,
         augment=config.augment,
         seed=config.seed,
-        examples=data["examples"],
+        examples=data.examples,
     )
     keras.utils.set_random_seed(config.seed)
     model = build_model(vconfig, steps_per_epoch=len(train_ds))
     history = fit_resumable(
-        model, {**data, "train": train_ds}, vconfig, verbose=verbose
+        model, dataclasses.replace(data, train=train_ds), vconfig, verbose=verbose
     )
-    scores = evaluate_model(model, data["val"])
+    scores = evaluate_model(model, data.val)
     best = int(history.loc[history[MONITOR].idxmax(), "epoch"]) + 1
     return {
         "variant": name,
@@ -124,7 +124,7 @@ def train_variant(config: Config, data: dict, name: str, verbose: int | str) -> 
 
 def run_variants(
     config: Config,
-    data: dict,
+    data: PetData,
     names: list[str] | None = None,
     verbose: int | str = 2,
 ) -> pd.DataFrame:
@@ -150,9 +150,9 @@ def load_variant_histories(config: Config) -> dict[str, pd.DataFrame]:
     return {name: history for name, history in histories.items() if len(history)}
 
 
-def format_variants_table(table: pd.DataFrame, config: Config, data: dict) -> str:
+def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) -> str:
     """The comparison as Markdown, headed by the budget it was measured under."""
-    sizes = {split: len(pairs) for split, pairs in data["splits"].items()}
+    sizes = data.sizes()
     source = (
         "synthetic pets (fast mode)"
         if config.fast
@@ -221,10 +221,10 @@ def plot_variant_predictions(
 
 
 def predict_variants(
-    config: Config, data: dict, names: list[str] | None = None, count: int = 4
+    config: Config, data: PetData, names: list[str] | None = None, count: int = 4
 ) -> dict[str, np.ndarray]:
     """Predicted masks (count, S, S) of the first val images, per finished variant."""
-    images, _ = take_examples(data["val"], count)
+    images, _ = take_examples(data.val, count)
     predictions = {}
     for name in names or VARIANTS:
         path = Path(variant_config(config, name).run_dir) / "final.keras"
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     out = variants_dir(config)
     curves = plot_variant_curves(load_variant_histories(config))
     curves.savefig(out / "variant_curves.png", dpi=120)
-    images, masks = take_examples(data["val"], 4)
+    images, masks = take_examples(data.val, 4)
     grid = plot_variant_predictions(predict_variants(config, data), images, masks)
     grid.savefig(out / "variant_predictions.png", dpi=120)
     print(f"variants folder: {out}")
