@@ -99,8 +99,7 @@ from utils import colab, evaluate, figures, lesson, metrics, pipeline, plots
 from utils import report, train, upload, variants, viewer
 from utils.architecture import plot_architecture
 from utils.config import config_from_env
-from utils.model import build_unet, conv_block, count_params, decoder_block
-from utils.model import encoder_block
+from utils.model import build_unet, conv_block, decoder_block, encoder_block
 
 # %% [markdown]
 # Create the one config that holds every setting. `S18_*` environment
@@ -252,7 +251,7 @@ model.summary()
 # The parameter count does not depend on the image size: it is the reference's.
 
 # %% tags=["nbval-check-output"]
-count_params(build_unet())
+build_unet().count_params()
 
 # %% [markdown]
 # ## Metrics

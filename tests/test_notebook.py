@@ -75,7 +75,7 @@ def test_only_deterministic_cells_are_checked_by_tags_not_comments(notebook):
     checked = [c for c in code_cells(notebook) if CHECKED in c.metadata.get("tags", [])]
     sources = [cell.source for cell in checked]
     assert len(checked) == 3, sources
-    assert "count_params(build_unet())" in sources[0]
+    assert "build_unet().count_params()" in sources[0]
     assert "metrics.confusion_matrix(" in sources[1]
     assert "metrics.scores_from_confusion(" in sources[2]
     assert not any("NBVAL" in cell.source for cell in code_cells(notebook))

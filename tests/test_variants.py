@@ -9,7 +9,7 @@ import pytest
 
 from utils import variants
 from utils.config import Config, fast_config
-from utils.model import ENCODER_FILTERS, build_unet, count_params
+from utils.model import ENCODER_FILTERS, build_unet
 from utils.pipeline import make_datasets, take_examples
 from utils.variants import (
     VARIANTS,
@@ -59,7 +59,7 @@ def refuse_fit(*args, **kwargs):
 def test_variant_parameters_and_output_shape(name, img_size):
     config = variant_config(Config(img_size=img_size), name)
     model = build_unet(img_size, downsample=config.downsample, upsample=config.upsample)
-    assert count_params(model)["total"] == EXPECTED_PARAMS[name]
+    assert model.count_params() == EXPECTED_PARAMS[name]
     assert model.output_shape == (None, img_size, img_size, 3)
     types = [type(layer).__name__ for layer in model.layers]
     assert types.count("MaxPooling2D") == (4 if config.downsample == "maxpool" else 0)

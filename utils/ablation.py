@@ -13,12 +13,20 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
+
+    start_tensorflow_quietly()
+
 import pandas as pd
 from matplotlib.figure import Figure
 
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
 from utils.plots import new_figure
 from utils.runs import read_history
+from utils.tables import markdown_table
 from utils.train import parse_args, run_training
 
 # Each line adds one change to the line before it, starting from the
@@ -93,11 +101,9 @@ def summarize(rows: pd.DataFrame, by: str) -> pd.DataFrame:
 def format_ablation(table: pd.DataFrame) -> str:
     """The ablation summary as Markdown: one line per recipe, mean and range."""
     described = {line: text for line, text, _ in CHANGES}
-    header = (
-        "| line | recipe | seeds | val mIoU: mean (min-max) | val pixel acc | "
-        "val mean Dice |\n| --- | --- | --- | --- | --- | --- |"
-    )
-    rows = [header]
+    header = ["line", "recipe", "seeds", "val mIoU: mean (min-max)"]
+    header += ["val pixel acc", "val mean Dice"]
+    rows = []
     for _, row in table.iterrows():
         cells = [row["line"], described[row["line"]], row["seeds"]]
         for score in ("val_mean_iou", "val_pixel_accuracy", "val_mean_dice"):
@@ -105,8 +111,8 @@ def format_ablation(table: pd.DataFrame) -> str:
                 f"{row[f'{score}_mean']:.4f} ({row[f'{score}_min']:.4f}-"
                 f"{row[f'{score}_max']:.4f})"
             )
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        rows.append(cells)
+    return markdown_table(header, rows)
 
 
 def plot_learning_curve(table: pd.DataFrame) -> Figure:

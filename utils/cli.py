@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Callable
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# The packages whose commands report errors this way: this one and the
+# benchmarks beside it that measure it.
+PACKAGE_DIRS = (PACKAGE_DIR, PACKAGE_DIR.parent / "benchmarks")
 # What the project raises on purpose, with a message that says what to do.
 EXPECTED_ERRORS = (ValueError, OSError, RuntimeError)
 
 
 def raised_by_project(error: BaseException) -> bool:
-    """True when `error` was raised by a line of this package, not a library."""
+    """True when `error` was raised by a line of these packages, not a library."""
     frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and Path(frames[-1].filename).resolve().parent == PACKAGE_DIR
+    return bool(frames) and Path(frames[-1].filename).resolve().parent in PACKAGE_DIRS
 
 
 def report_errors(main: Callable) -> Callable:

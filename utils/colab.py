@@ -54,7 +54,7 @@ def configure_device(
 
     gpus = tf.config.list_physical_devices("GPU")
     # Both are made for GPUs: float16 has no fast CPU kernels, and
-    # `python -m utils.bench --compare-jit` measures what XLA does on a CPU.
+    # `python -m benchmarks.training --compare-jit` measures what XLA does on a CPU.
     mixed_precision = bool(gpus) if mixed_precision is None else mixed_precision
     jit_compile = bool(gpus) if jit_compile is None else jit_compile
     policy = "mixed_float16" if mixed_precision else "float32"

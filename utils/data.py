@@ -11,12 +11,17 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+    start_tensorflow_quietly()
 
-from utils.cli import report_errors  # noqa: E402
+import numpy as np
+import tensorflow as tf
+
+from utils.cli import report_errors
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = (

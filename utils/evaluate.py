@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
+
+    start_tensorflow_quietly()
+
 import keras
 import numpy as np
 
 from utils.cli import report_errors
 from utils.config import CLASS_NAMES
 from utils.metrics import confusion_matrix, scores_from_confusion
+from utils.tables import markdown_table
 
 
 def predict_masks(model: keras.Model, ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,30 +53,32 @@ def evaluate_model(
 
 def format_scores(scores: dict) -> str:
     """A Markdown table of the scores with the majority-class baseline beside them."""
+    always = f"(always '{scores['majority_class']}')"
     rows = [
-        "| metric | model | majority-class baseline |",
-        "| --- | ---: | ---: |",
-        f"| pixel accuracy | {scores['pixel_accuracy']:.4f} | "
-        f"{scores['majority_accuracy']:.4f} (always '{scores['majority_class']}') |",
-        f"| mean IoU | {scores['mean_iou']:.4f} | {scores['majority_mean_iou']:.4f} |",
-        f"| mean Dice | {scores['mean_dice']:.4f} | |",
+        [
+            "pixel accuracy",
+            f"{scores['pixel_accuracy']:.4f}",
+            f"{scores['majority_accuracy']:.4f} {always}",
+        ],
+        ["mean IoU", f"{scores['mean_iou']:.4f}", f"{scores['majority_mean_iou']:.4f}"],
+        ["mean Dice", f"{scores['mean_dice']:.4f}", ""],
     ]
-    for name in scores["iou"]:
-        rows.append(
-            f"| {name}: IoU / Dice | {scores['iou'][name]:.4f} / "
-            f"{scores['dice'][name]:.4f} | |"
-        )
-    return "\n".join(rows)
+    for name, iou in scores["iou"].items():
+        dice = scores["dice"][name]
+        rows.append([f"{name}: IoU / Dice", f"{iou:.4f} / {dice:.4f}", ""])
+    header = ["metric", "model", "majority-class baseline"]
+    return markdown_table(header, rows, align="lrr")
 
 
 def format_confusion(scores: dict) -> str:
     """The confusion matrix as a Markdown table (rows true, columns predicted)."""
     names = list(scores["iou"])
-    rows = ["| true \\ predicted | " + " | ".join(names) + " |"]
-    rows.append("| --- |" + " ---: |" * len(names))
-    for name, counts in zip(names, scores["confusion"]):
-        rows.append(f"| {name} | " + " | ".join(f"{c:,}" for c in counts) + " |")
-    return "\n".join(rows)
+    rows = [
+        [name, *(f"{c:,}" for c in counts)]
+        for name, counts in zip(names, scores["confusion"])
+    ]
+    header = ["true \\ predicted", *names]
+    return markdown_table(header, rows, align="l" + "r" * len(names))
 
 
 def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:

@@ -88,14 +88,3 @@ def build_unet(
     )(x)
     outputs = layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
-
-
-def count_params(model: keras.Model) -> dict[str, int]:
-    """Total, trainable and non-trainable parameter counts, as model.summary()."""
-    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
-    frozen = sum(int(w.numpy().size) for w in model.non_trainable_weights)
-    return {
-        "total": trainable + frozen,
-        "trainable": trainable,
-        "non_trainable": frozen,
-    }

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import shutil
 from pathlib import Path
+
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
+
+    start_tensorflow_quietly()
 
 import pandas as pd
 
 from utils.cli import report_errors
 from utils.evaluate import format_confusion, format_scores
 from utils.files import read_json, write_text_atomically
-from utils.measure import describe_machine
 from utils.pipeline import PetData
 from utils.runs import read_history
+from utils.tables import markdown_table
 
 RECORD_FILES = (
     "config.json",
@@ -39,6 +48,28 @@ LOG_COLUMNS = (
     "val_mean_iou",
     "seconds",
 )
+
+
+def describe_machine() -> dict:
+    """CPU model, core count, GPUs and TensorFlow version: a run's machine.json."""
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0].split(":", 1)[1].strip() if names else cpu
+    gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpus": gpus,
+        "tensorflow": tf.__version__,
+    }
 
 
 def save_run_record(data: PetData, run_dir: str | Path) -> None:
@@ -67,13 +98,13 @@ def save_run_record(data: PetData, run_dir: str | Path) -> None:
 
 def format_history(history: pd.DataFrame) -> str:
     """The per-epoch training log as a Markdown table (epochs 1-based)."""
-    rows = ["| " + " | ".join(LOG_COLUMNS) + " |", "|" + " ---: |" * len(LOG_COLUMNS)]
+    rows = []
     for _, row in history.iterrows():
         cells = [str(int(row["epoch"]) + 1)]
         cells += [f"{row[column]:.4f}" for column in LOG_COLUMNS[1:-1]]
         cells.append(f"{row['seconds']:.1f}")
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        rows.append(cells)
+    return markdown_table(LOG_COLUMNS, rows, align="r" * len(LOG_COLUMNS))
 
 
 def describe_configuration(record: Path, history: pd.DataFrame) -> str:

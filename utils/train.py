@@ -14,26 +14,31 @@ import shutil
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
 
-import keras  # noqa: E402
-import pandas as pd  # noqa: E402
+    start_tensorflow_quietly()
 
-from utils.batchnorm import PreciseValidation  # noqa: E402
-from utils.cli import report_errors  # noqa: E402
-from utils.config import (  # noqa: E402
+import keras
+import pandas as pd
+
+from utils.batchnorm import PreciseValidation
+from utils.cli import report_errors
+from utils.config import (
     OPTION_CHOICES,
     Config,
     config_from_env,
     save_config,
 )
-from utils.evaluate import evaluate_model  # noqa: E402
-from utils.files import write_atomically  # noqa: E402
-from utils.losses import make_loss  # noqa: E402
-from utils.metrics import make_metrics  # noqa: E402
-from utils.model import build_unet  # noqa: E402
-from utils.pipeline import PetData, make_datasets  # noqa: E402
-from utils.runs import (  # noqa: E402
+from utils.evaluate import evaluate_model
+from utils.files import write_atomically
+from utils.losses import make_loss
+from utils.metrics import make_metrics
+from utils.model import build_unet
+from utils.pipeline import PetData, make_datasets
+from utils.runs import (
     AtomicBackupAndRestore,
     AtomicModelCheckpoint,
     check_run_files,

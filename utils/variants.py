@@ -10,6 +10,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
+
+    start_tensorflow_quietly()
+
 import keras
 import numpy as np
 import pandas as pd
@@ -20,7 +27,6 @@ from utils.cli import report_errors
 from utils.config import CLASS_NAMES, Config
 from utils.evaluate import evaluate_model
 from utils.metrics import image_scores
-from utils.model import count_params
 from utils.plots import (
     add_legend,
     class_legend_handles,
@@ -30,6 +36,7 @@ from utils.plots import (
 )
 from utils.pipeline import PetData, make_dataset, make_datasets, take_examples
 from utils.runs import load_model, read_history
+from utils.tables import markdown_table
 from utils.train import MONITOR, build_model, fit_resumable, parse_args
 
 # "BCE" in the assignment means sparse categorical cross-entropy from logits
@@ -110,7 +117,7 @@ def train_variant(config: Config, data: PetData, name: str, verbose: int | str) 
     best = int(history.loc[history[MONITOR].idxmax(), "epoch"]) + 1
     return {
         "variant": name,
-        "parameters": count_params(model)["total"],
+        "parameters": model.count_params(),
         # The median, so the graph tracing of the first epoch does not dominate.
         "seconds_per_epoch": float(history["seconds"].median()),
         "epochs": len(history),
@@ -167,15 +174,16 @@ def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) ->
         "(training and validation). majority acc: always predicting the most "
         "common class.",
         "",
-        "| " + " | ".join(header for header, _ in COLUMNS.values()) + " |",
-        "| --- |" + " ---: |" * (len(COLUMNS) - 1),
     ]
+    rows = []
     for row in table.to_dict("records"):
         cells = [
             "n/a" if pd.isna(row[column]) else cell.format(row[column])
             for column, (_, cell) in COLUMNS.items()
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    header = [name for name, _ in COLUMNS.values()]
+    lines.append(markdown_table(header, rows, align="l" + "r" * (len(COLUMNS) - 1)))
     return "\n".join(lines)
 
 

@@ -1,38 +1,21 @@
-"""Measure the machine, memory and data preparation, for benchmarks and records."""
+"""Measure the machine, memory and data preparation for the benchmarks."""
 
 from __future__ import annotations
 
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Iterable
 
 
-def describe_machine() -> dict:
-    """CPU model, core count, GPUs and library versions of this machine."""
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            l for l in cpuinfo.read_text().splitlines() if l.startswith("model name")
-        ]
-        cpu = names[0].split(":", 1)[1].strip() if names else cpu
-    gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpus": gpus,
-        "tensorflow": tf.__version__,
-    }
-
-
 def machine_info() -> dict:
     """The machine description plus its load and TensorFlow's thread settings."""
+    # Imported here, as TensorFlow is: the reference loader's process
+    # (benchmarks.data) uses this module and must not load it.
     import keras
     import tensorflow as tf
+
+    from utils.report import describe_machine
 
     return describe_machine() | {
         "usable_cpus": len(os.sched_getaffinity(0)),
@@ -52,13 +35,9 @@ def proc_status_mb(field: str) -> float:
     raise KeyError(f"{field} not in /proc/self/status")
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """Format rows as a Markdown table (floats with 3 significant digits)."""
-    cells = [
-        [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row] for row in rows
-    ]
-    lines = [header, ["---"] * len(header), *cells]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+def format_cells(row: Iterable) -> list[str]:
+    """A row of results as table cells: floats with 3 significant digits."""
+    return [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
 
 
 def repeat_pairs(pairs: list, count: int) -> list:

@@ -1,6 +1,6 @@
 """Benchmark the reference notebook's NumPy loader against this project's pipeline.
 
-`python -m utils.bench_data DIR [--count N] [--passes K] [--json PATH]` runs each
+`python -m benchmarks.data DIR [--count N] [--passes K] [--json PATH]` runs each
 loader in its own subprocess on the same folder (so peak memory is per loader)
 and prints time to the first full pass, cached images/s and peak memory.
 """
@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks import PROJECT_ROOT
+from benchmarks.measure import format_cells, proc_status_mb, repeat_pairs, timed_pass
 from utils.cli import report_errors
-from utils.measure import markdown_table, proc_status_mb, repeat_pairs, timed_pass
+from utils.tables import markdown_table
 
 LOADERS = ("reference", "pipeline")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def reference_file_lists(data_dir: str | Path) -> tuple[list[Path], list[Path]]:
@@ -155,7 +156,7 @@ def make_subset(data_dir: str | Path, count: int, dest: Path) -> Path:
 
 def run_child(loader: str, data_dir: Path, img_size: int, passes: int) -> dict:
     """Measure one loader in a fresh interpreter; returns its result dict."""
-    command = [sys.executable, "-m", "utils.bench_data", str(data_dir)]
+    command = [sys.executable, "-m", "benchmarks.data", str(data_dir)]
     command += ["--child", loader, "--img-size", str(img_size), "--passes", str(passes)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(
@@ -176,7 +177,7 @@ def compare_loaders(
             f"{data_dir} is not an Oxford-IIIT Pet folder: expected images/ and "
             "annotations/trimaps/ in it."
         )
-    with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="benchmark_data_") as tmp:
         folder = make_subset(data_dir, count, Path(tmp)) if count else Path(data_dir)
         results = {name: run_child(name, folder, img_size, passes) for name in LOADERS}
     ref, pipe = results["reference"], results["pipeline"]
@@ -211,7 +212,7 @@ def format_comparison(results: dict) -> str:
     verdict = "MISPAIRED" if ref["mismatched_pairs"] else "none mispaired here"
     return "\n".join(
         [
-            markdown_table(header, rows),
+            markdown_table(header, map(format_cells, rows)),
             "",
             f"Reference positional zip: {ref['reference_pairs']} pairs, "
             f"{ref['mismatched_pairs']} with mismatched stems, "
@@ -228,8 +229,8 @@ def format_comparison(results: dict) -> str:
 
 @report_errors
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m utils.bench_data`."""
-    parser = argparse.ArgumentParser(prog="python -m utils.bench_data")
+    """Entry point of `python -m benchmarks.data`."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.data")
     parser.add_argument("data_dir")
     parser.add_argument(
         "--count", type=int, help="first N pairs, repeated past the folder's size"

@@ -3,12 +3,14 @@
 Only tiny settings and no timing assertions: timings depend on the machine.
 """
 
+import ast
 import json
+from pathlib import Path
 
 import keras
 import pytest
 
-from utils import bench, bench_data, flops
+from benchmarks import data, flops, measure, training
 from utils.data import scan_pets
 from utils.model import build_unet
 from utils.synthetic import make_synthetic_pets
@@ -35,6 +37,24 @@ def eight_pets(tmp_path_factory):
     return make_synthetic_pets(tmp_path_factory.mktemp("eight"), 8, seed=1)
 
 
+def test_lesson_package_imports_nothing_from_the_benchmarks():
+    utils_dir = Path(__file__).resolve().parents[1] / "utils"
+    for path in utils_dir.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            assert not any(name.split(".")[0] == "benchmarks" for name in names), path
+
+
+def test_result_cells_keep_three_significant_digits_of_floats_only():
+    cells = measure.format_cells([0.123456, 2.5e4, 7390, None, "ratio"])
+    assert cells == ["0.123", "2.5e+04", "7390", "None", "ratio"]
+
+
 def test_training_flops_of_a_tiny_model_match_a_hand_count():
     model = keras.Sequential(
         [
@@ -58,9 +78,9 @@ def test_unet_training_flops_are_three_forward_passes_of_about_20_gflop():
     assert 10e9 < training < 40e9
 
 
-def test_bench_command_reports_every_section(eight_pets, tmp_path, capsys):
-    path = tmp_path / "bench.json"
-    bench.main(
+def test_training_command_reports_every_section(eight_pets, tmp_path, capsys):
+    path = tmp_path / "training.json"
+    training.main(
         [
             *("--data-dir", str(eight_pets), "--count", "8", "--steps", "1"),
             *("--img-size", "32", "--batch-size", "8", "--scaling", "4,12"),
@@ -90,7 +110,7 @@ def test_bench_command_reports_every_section(eight_pets, tmp_path, capsys):
 
 
 def test_count_is_rounded_up_to_whole_batches_of_repeated_pairs(eight_pets):
-    results = bench.run_benchmark(
+    results = training.run_benchmark(
         str(eight_pets),
         count=5,
         steps=1,
@@ -104,8 +124,8 @@ def test_count_is_rounded_up_to_whole_batches_of_repeated_pairs(eight_pets):
 
 
 def test_both_loaders_load_every_pair_and_report_their_keys(six_pets):
-    reference = bench_data.measure_reference(six_pets, 32, batch_size=4, passes=1)
-    pipeline = bench_data.measure_pipeline(six_pets, 32, batch_size=4, passes=1)
+    reference = data.measure_reference(six_pets, 32, batch_size=4, passes=1)
+    pipeline = data.measure_pipeline(six_pets, 32, batch_size=4, passes=1)
     assert reference["images"] == pipeline["images"] == 6
     assert LOADER_KEYS <= set(reference) and LOADER_KEYS <= set(pipeline)
     assert reference["mismatched_pairs"] == reference["dropped_by_zip"] == 0
@@ -116,7 +136,7 @@ def test_reference_pairing_check_finds_a_positional_mispairing(tmp_path):
     root = make_synthetic_pets(tmp_path / "pets", 4, seed=2)
     trimaps = sorted((root / "annotations" / "trimaps").iterdir())
     trimaps[1].unlink()  # an image without trimap shifts every later pair
-    reference = bench_data.measure_reference(root, 16, batch_size=2, passes=0)
+    reference = data.measure_reference(root, 16, batch_size=2, passes=0)
     assert reference["images"] == reference["reference_pairs"] == 3
     assert reference["mismatched_pairs"] == 2
     assert reference["dropped_by_zip"] == 1
@@ -126,7 +146,7 @@ def test_reference_pairing_check_finds_a_positional_mispairing(tmp_path):
 def test_make_subset_links_pairs_and_repeats_them_past_the_folder(
     six_pets, tmp_path, count, repeats
 ):
-    folder = bench_data.make_subset(six_pets, count, tmp_path / "subset")
+    folder = data.make_subset(six_pets, count, tmp_path / "subset")
     images = sorted((folder / "images").iterdir())
     trimaps = sorted((folder / "annotations" / "trimaps").iterdir())
     assert len(images) == len(trimaps) == count
@@ -139,11 +159,9 @@ def test_make_subset_links_pairs_and_repeats_them_past_the_folder(
     assert len(scan_pets(folder).pairs) == count
 
 
-def test_bench_data_command_compares_loaders_in_subprocesses(
-    six_pets, tmp_path, capsys
-):
+def test_data_command_compares_loaders_in_subprocesses(six_pets, tmp_path, capsys):
     path = tmp_path / "data.json"
-    bench_data.main(
+    data.main(
         [str(six_pets), "--count", "4", "--passes", "1"]
         + ["--img-size", "32", "--json", str(path)]
     )

@@ -1,6 +1,6 @@
 """Benchmark the U-Net's training, inference and data preparation on this machine.
 
-`python -m utils.bench [--data-dir DIR] [--count N] [--steps S] [--json PATH]`
+`python -m benchmarks.training [--data-dir DIR] [--count N] [--steps S] [--json PATH]`
 measures everything in one process: FLOPs per image, a reference convolution
 rate, fit images/s from memory and through the pipeline, predict images/s and
 how data preparation time and memory scale with the image count.
@@ -12,27 +12,31 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if __name__ == "__main__":
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.quiet import start_tensorflow_quietly
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+    start_tensorflow_quietly()
 
-from utils.bench_data import PROJECT_ROOT  # noqa: E402
-from utils.cli import report_errors  # noqa: E402
-from utils.measure import machine_info, markdown_table  # noqa: E402
-from utils.measure import measure_scaling, repeat_pairs, timed_pass  # noqa: E402
-from utils.config import Config  # noqa: E402
-from utils.data import Pair, scan_pets  # noqa: E402
-from utils.flops import CONV_SHAPE, reference_conv_rate  # noqa: E402
-from utils.flops import training_flops_per_image  # noqa: E402
-from utils.pipeline import make_dataset  # noqa: E402
-from utils.synthetic import make_synthetic_pets  # noqa: E402
-from utils.train import build_model  # noqa: E402
+import keras
+import tensorflow as tf
+
+from benchmarks import PROJECT_ROOT
+from benchmarks.flops import CONV_SHAPE, reference_conv_rate, training_flops_per_image
+from benchmarks.measure import format_cells, machine_info, measure_scaling
+from benchmarks.measure import repeat_pairs, timed_pass
+from utils.cli import report_errors
+from utils.config import Config
+from utils.data import Pair, scan_pets
+from utils.pipeline import make_dataset
+from utils.synthetic import make_synthetic_pets
+from utils.tables import markdown_table
+from utils.train import build_model
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
 SCALING_COUNTS = (250, 500, 1000)
@@ -144,7 +148,7 @@ def run_benchmark(
     conv_shape: tuple = CONV_SHAPE,
     compare_jit: bool = False,
 ) -> dict:
-    """Every measurement of `python -m utils.bench`, as a JSON-ready dict.
+    """Every measurement of `python -m benchmarks.training`, as a JSON-ready dict.
 
     With `compare_jit`, the same fits run again on a model compiled with XLA
     (`jit_compile=True`), in the same process, for a like-for-like ratio.
@@ -205,15 +209,16 @@ def format_report(results: dict) -> str:
             ["jit_compile=True / default", jit / fit["fit_in_memory_images_per_s"]]
         )
     scaling = results["scaling"]
+    scaling_rows = [format_cells(row.values()) for row in scaling]
     return "\n".join(
         [
             *(f"{name}: {key_values(results[name])}" for name in HEADER),
             "",
-            markdown_table(["measurement", "value"], rows),
+            markdown_table(["measurement", "value"], map(format_cells, rows)),
             "",
             "Data preparation (decode+resize+cache; pairs repeated to reach a count):",
             "",
-            markdown_table(list(scaling[0]), [list(row.values()) for row in scaling]),
+            markdown_table(list(scaling[0]), scaling_rows),
         ]
     )
 
@@ -230,8 +235,8 @@ def parse_ints(text: str) -> tuple[int, ...]:
 
 @report_errors
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m utils.bench`."""
-    parser = argparse.ArgumentParser(prog="python -m utils.bench")
+    """Entry point of `python -m benchmarks.training`."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.training")
     add = parser.add_argument
     add("--data-dir", help=f"default: {DEFAULT_DATA_DIR} if present, else synthetic")
     add("--count", type=int, default=96, help="pairs to fit on (whole batches)")
