@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from utils import colab  # noqa: E402
-from utils.config import Config  # noqa: E402
-from utils.model import build_unet  # noqa: E402
+from utils.config import Config, fast_config  # noqa: E402
+from utils.train import build_model  # noqa: E402
 
 COLAB = {"google.colab": types.SimpleNamespace()}
 
@@ -46,7 +46,7 @@ def test_enable_colab_widgets():
 def test_configure_device_cpu_defaults(float32_policy, monkeypatch):
     # No GPU, whatever machine runs the test.
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
-    keras.mixed_precision.set_global_policy("mixed_float16")  # left over state
+    keras.mixed_precision.set_global_policy("mixed_float16")
     report = colab.configure_device()
     assert report == {
         "device": "CPU",
@@ -55,7 +55,8 @@ def test_configure_device_cpu_defaults(float32_policy, monkeypatch):
         "jit_compile": False,
         "policy": "float32",
     }
-    assert keras.mixed_precision.global_policy().name == "float32"
+    # It only chooses: the policy is applied where a model is built.
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
     line = colab.format_device_report(report)
     assert "CPU" in line and "float32" in line and "\n" not in line
 
@@ -78,15 +79,13 @@ def test_configure_device_gpu_defaults(float32_policy, monkeypatch):
 def test_mixed_precision_training_step(float32_policy):
     report = colab.configure_device(mixed_precision=True)
     assert report["policy"] == "mixed_float16" and not report["jit_compile"]
-    assert keras.mixed_precision.global_policy().name == "mixed_float16"
     keras.utils.set_random_seed(0)
-    model = build_unet(img_size=32)
+    model = build_model(fast_config(mixed_precision=True))
     assert model.output.dtype == "float32"
     assert model.get_layer(index=1).compute_dtype == "float16"
-    model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    # The model keeps its policy; the process-wide one is left as it was.
+    assert keras.mixed_precision.global_policy().name == "float32"
     rng = np.random.default_rng(0)
     images = rng.random((2, 32, 32, 3), dtype=np.float32)
     masks = rng.integers(0, 3, size=(2, 32, 32, 1))

@@ -1,5 +1,7 @@
 """Config: validation of option fields and of the S18_* environment."""
 
+from pathlib import Path
+
 import pytest
 
 from utils.config import Config, config_from_env, fast_config, load_config, save_config
@@ -30,7 +32,10 @@ def test_environment_and_overrides():
 
 
 def test_fast_runs_get_fresh_folders_unless_given():
-    assert fast_config().run_dir != fast_config().run_dir
+    first, second = fast_config().run_dir, fast_config().run_dir
+    assert first != second
+    # Only a name: building a config makes no folder.
+    assert not Path(first).exists() and not Path(second).exists()
     assert fast_config(run_dir="here").run_dir == "here"
 
 

@@ -49,7 +49,6 @@ def configure_device(
     mixed_precision: bool | None = None, jit_compile: bool | None = None
 ) -> dict:
     """Pick precision policy and XLA from the visible hardware; None means auto."""
-    import keras
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -57,9 +56,8 @@ def configure_device(
     # `python -m benchmarks.training --compare-jit` measures what XLA does on a CPU.
     mixed_precision = bool(gpus) if mixed_precision is None else mixed_precision
     jit_compile = bool(gpus) if jit_compile is None else jit_compile
+    # The choice goes into Config; train.build_model applies it to its layers.
     policy = "mixed_float16" if mixed_precision else "float32"
-    # Always set it: an earlier call in the same kernel may have left float16 on.
-    keras.mixed_precision.set_global_policy(policy)
     device = "CPU"
     if gpus:
         try:

@@ -8,6 +8,7 @@ import math
 import numbers
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from utils.files import read_json, write_text_atomically
@@ -185,8 +186,10 @@ def fast_config(**overrides) -> Config:
     )
     fields.update(overrides)
     if "run_dir" not in fields:
-        # A fresh folder each time: a fast run is a test, never resumed.
-        fields["run_dir"] = tempfile.mkdtemp(prefix="s18_fast_")
+        # A fresh name each time: a fast run is a test, never resumed. The
+        # folder is made only when a run writes into it.
+        name = f"s18_fast_{uuid.uuid4().hex[:12]}"
+        fields["run_dir"] = str(Path(tempfile.gettempdir()) / name)
     return Config(**fields)
 
 

@@ -8,6 +8,7 @@ best.keras (best val mean IoU), final.keras and the evaluation files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -84,22 +85,38 @@ def build_model(config: Config, steps_per_epoch: int | None = None) -> keras.Mod
 
     `steps_per_epoch` (batches per epoch) is needed by the cosine schedule.
     """
-    policy = "mixed_float16" if config.mixed_precision else "float32"
-    keras.mixed_precision.set_global_policy(policy)
-    model = build_unet(
-        config.img_size,
-        config.num_classes,
-        config.dropout,
-        config.downsample,
-        config.upsample,
-    )
-    model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
-        loss=make_loss(config.loss, config.num_classes),
-        metrics=make_metrics(),
-        jit_compile=config.jit_compile,
-    )
+    with precision_policy(config.mixed_precision):
+        model = build_unet(
+            config.img_size,
+            config.num_classes,
+            config.dropout,
+            config.downsample,
+            config.upsample,
+        )
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss=make_loss(config.loss, config.num_classes),
+            metrics=make_metrics(),
+            jit_compile=config.jit_compile,
+        )
     return model
+
+
+@contextlib.contextmanager
+def precision_policy(mixed_precision: bool):
+    """Build layers under mixed_float16 or float32, then restore the global policy.
+
+    Each layer keeps the policy it was built with, so the model trains in the
+    config's precision while later code (other models, loading) is unaffected.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if mixed_precision else "float32"
+    )
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 class EpochTimer(keras.callbacks.Callback):

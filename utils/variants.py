@@ -108,7 +108,6 @@ def train_variant(config: Config, data: PetData, name: str, verbose: int | str) 
         seed=config.seed,
         examples=data.examples,
     )
-    keras.utils.set_random_seed(config.seed)
     model = build_model(vconfig, steps_per_epoch=len(train_ds))
     history = fit_resumable(
         model, dataclasses.replace(data, train=train_ds), vconfig, verbose=verbose
@@ -139,10 +138,14 @@ def run_variants(
 
     Scores come from the val split with each variant's final weights, not its
     best epoch; `best_epoch` (1-based, by val mean IoU) shows when it peaked.
+    Every variant starts from the process-wide seed `config.seed` (initial
+    weights, dropout), so they differ only in their settings.
     """
-    table = pd.DataFrame(
-        [train_variant(config, data, name, verbose) for name in names or VARIANTS]
-    )
+    rows = []
+    for name in names or VARIANTS:
+        keras.utils.set_random_seed(config.seed)
+        rows.append(train_variant(config, data, name, verbose))
+    table = pd.DataFrame(rows)
     out = variants_dir(config)
     table.to_csv(out / "variants.csv", index=False)
     (out / "variants.md").write_text(format_variants_table(table, config, data) + "\n")
