@@ -104,7 +104,8 @@ def measure_pipeline(
 ) -> dict:
     """Time and memory of prepare_examples + make_dataset, then K cached passes."""
     # Imported here so the reference's subprocess never loads TensorFlow.
-    from utils.pipeline import make_dataset, prepare_examples
+    from utils.data import prepare_examples
+    from utils.pipeline import make_dataset
 
     baseline = proc_status_mb("VmRSS")
     started = time.perf_counter()

@@ -37,10 +37,9 @@ from utils.data import (
     main,
     pairs_dataset,
     read_pair,
-    read_split_file,
     scan_pets,
-    split_pairs,
 )
+from utils.splits import LISTED_ABSENT, NOT_LISTED, read_split_file, split_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,13 +316,13 @@ def test_no_valid_pairs_lists_every_skip_reason_with_counts(tmp_path):
 def test_cli_check_prints_the_report(trap_dir, trap_report, capsys):
     main(["check", str(trap_dir)])
     out = capsys.readouterr().out
-    split_drops = {data.LISTED_ABSENT: ["Absent_99"], data.NOT_LISTED: TRAP_UNLISTED}
+    split_drops = {LISTED_ABSENT: ["Absent_99"], NOT_LISTED: TRAP_UNLISTED}
     expected = data.ScanReport(
         trap_dir, trap_report.pairs, {**trap_report.skipped, **split_drops}
     )
     assert out == expected.summary() + "\n"
-    assert f"{data.LISTED_ABSENT} (1): Absent_99" in out
-    assert f"{data.NOT_LISTED} (2): Gif_8, Png_12" in out
+    assert f"{LISTED_ABSENT} (1): Absent_99" in out
+    assert f"{NOT_LISTED} (2): Gif_8, Png_12" in out
     assert f"{len(TRAP_VALID)} valid image/trimap pairs" in out
     assert f"{data.BAD_VALUES} (2): White_15, Zero_14" in out
     assert f"{data.NO_TRIMAP} (1): Notrimap_17" in out
@@ -607,7 +606,7 @@ def _write_bad_name(folder: Path, suffix: str, content: bytes) -> None:
 
 
 def test_undecodable_file_name_is_skipped_and_reported(tmp_path, capsys):
-    from utils.pipeline import prepare_examples
+    from utils.data import prepare_examples
 
     images, trimaps = tmp_path / "images", tmp_path / "annotations" / "trimaps"
     trimaps.mkdir(parents=True)
@@ -640,6 +639,6 @@ def test_official_split_reports_what_it_leaves_out(tmp_path):
     split_pairs(pairs, tmp_path, "official", 0.5, seed=0, skipped=skipped)
     assert skipped == {
         data.BAD_IMAGE: ["Broken_7"],
-        data.LISTED_ABSENT: ["Gone_9"],
-        data.NOT_LISTED: ["Pet_3"],
+        LISTED_ABSENT: ["Gone_9"],
+        NOT_LISTED: ["Pet_3"],
     }

@@ -21,19 +21,23 @@ from tests.fixtures import (
     rgba_png_bytes,
 )
 from utils.config import fast_config
-from utils.data import Pair, find_pairs, scan_pets
-from utils.pipeline import (
-    PetData,
-    augment_pair,
+from utils.data import (
+    Pair,
+    find_pairs,
     load_example,
-    load_image_bytes,
-    locate_data,
-    make_dataset,
-    make_datasets,
     prepare_examples,
     read_examples,
     resize_image,
     resize_mask,
+    scan_pets,
+)
+from utils.pipeline import (
+    PetData,
+    augment_pair,
+    load_image_bytes,
+    locate_data,
+    make_dataset,
+    make_datasets,
     take_examples,
 )
 

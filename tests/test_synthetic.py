@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils.data import read_split_file, scan_pets, split_pairs
+from utils.data import scan_pets
+from utils.splits import read_split_file, split_pairs
 from utils.synthetic import make_synthetic_pets
 
 NUM = 6

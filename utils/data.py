@@ -1,4 +1,4 @@
-"""Find, validate, pair and split Oxford-IIIT Pet files (official layout).
+"""Find, pair and validate Oxford-IIIT Pet files; resize and cache them in one pass.
 
 Run `python -m utils.data check DIR` to print the validation report of a folder.
 """
@@ -18,11 +18,12 @@ if __name__ == "__main__":
 
     start_tensorflow_quietly()
 
-import numpy as np
 import tensorflow as tf
 
 from utils.cli import report_errors
+from utils.splits import split_pairs
 
+AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = (
     "DIR/images/<stem>.jpg, DIR/annotations/trimaps/<stem>.png and, for the "
@@ -37,8 +38,6 @@ NO_TRIMAP = "image without trimap"
 NO_IMAGE = "trimap without image"
 DUPLICATE = "ignored: a file with the same stem was already paired"
 BAD_NAME = "file name is not valid UTF-8"
-NOT_LISTED = "valid pair in neither split list (official split)"
-LISTED_ABSENT = "listed in a split list, but no such image and trimap"
 # What a problem code of `read_pair` means (0: valid).
 PROBLEMS = (None, SIZE_MISMATCH, BAD_VALUES)
 
@@ -200,94 +199,67 @@ def collect_codes(codes: tf.data.Dataset) -> dict[str, int]:
     }
 
 
-def scan_pets(data_dir: str | Path) -> ScanReport:
-    """Pair images and trimaps by stem and decode each pair to validate it."""
+def resize_image(image: tf.Tensor, img_size: int) -> tf.Tensor:
+    """(H, W, 3) uint8 -> (img_size, img_size, 3) uint8, antialiased bilinear."""
+    resized = tf.image.resize(image, (img_size, img_size), antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def resize_mask(trimap: tf.Tensor, img_size: int) -> tf.Tensor:
+    """(H, W, 1) trimap 1..3 -> (img_size, img_size, 1) uint8 class 0..2."""
+    # Nearest neighbour keeps labels exact; trimap 1 pet, 2 background,
+    # 3 border becomes class 0, 1, 2 so it can index CLASS_NAMES and logits.
+    resized = tf.image.resize(trimap, (img_size, img_size), method="nearest")
+    return tf.cast(resized, tf.uint8) - 1
+
+
+def load_example(
+    image_path: tf.Tensor, trimap_path: tf.Tensor, img_size: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Read one pair: image uint8 (S, S, 3), mask uint8 (S, S, 1), problem code.
+
+    The code is `read_pair`'s (0 when valid); the mask of an invalid pair is
+    meaningless.
+    """
+    image, trimap, code = read_pair(image_path, trimap_path)
+    image = resize_image(image, img_size)
+    image.set_shape((img_size, img_size, 3))
+    return image, resize_mask(trimap, img_size), code
+
+
+def read_examples(pairs: list[Pair], img_size: int, cache: str = "") -> tf.data.Dataset:
+    """Decode, check and resize `pairs` in parallel, cached in memory or a file.
+
+    Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
+    pairs with a file that cannot be decoded are dropped.
+    """
+
+    def load(stem, image_path, trimap_path):
+        image, mask, code = load_example(image_path, trimap_path, img_size)
+        return stem, code, image, mask
+
+    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
+    ds = ds.ignore_errors()
+    return ds.cache(cache)
+
+
+def prepare_examples(
+    data_dir: str | Path, img_size: int, cache: str = ""
+) -> tuple[ScanReport, tf.data.Dataset]:
+    """Validate and cache a data folder in one pass: its report and examples.
+
+    Every pair is decoded once: the pass that checks it also fills the cache
+    of `read_examples` that the datasets of `make_dataset` then read.
+    """
     candidates, skipped = find_pairs(data_dir)
-    codes = pairs_dataset(candidates).map(
-        lambda stem, image, trimap: (stem, read_pair(image, trimap)[2]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    # A pair with a file that cannot be decoded is dropped here and named later.
-    found = collect_codes(codes.ignore_errors())
-    return build_report(data_dir, candidates, skipped, found)
+    examples = read_examples(candidates, img_size, cache)
+    found = collect_codes(examples.map(lambda stem, code, image, mask: (stem, code)))
+    return build_report(data_dir, candidates, skipped, found), examples
 
 
-def parse_split_line(line: str) -> str:
-    """The stem of one split-list line: 'Abyssinian_1 1 1 1' -> 'Abyssinian_1'.
-
-    The release follows the stem with three numbers (class, species, breed);
-    a stem may itself hold spaces, so only those trailing numbers are cut.
-    """
-    words = line.split()
-    if len(words) > 3 and all(word.isdigit() for word in words[-3:]):
-        return line.strip().rsplit(maxsplit=3)[0]
-    return line.strip()
-
-
-def read_split_file(path: Path) -> list[str]:
-    """Stems listed in an annotations split file (one per line, '#' comments)."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the official split needs it. Use the release's "
-            "annotations folder, or the reference split (Config.split='random')."
-        )
-    lines = path.read_text(errors="backslashreplace").splitlines()
-    return [parse_split_line(line) for line in lines if line.strip() and line[0] != "#"]
-
-
-def split_pairs(
-    pairs: list[Pair],
-    data_dir: str | Path,
-    split: str = "official",
-    val_fraction: float = 0.2,
-    seed: int = 42,
-    max_images: int | None = None,
-    skipped: dict[str, list[str]] | None = None,
-) -> dict[str, list[Pair]]:
-    """Split pairs into train/val/test, deterministically from `seed`.
-
-    'official': test = annotations/test.txt, val = a seeded `val_fraction` of
-    trainval.txt, train = the rest. 'random': the reference's protocol, a seeded
-    split of all pairs into train and val (no test; evaluate on val).
-    `max_images` keeps a seeded subset of the usable pairs before splitting.
-    `skipped` (a scan report's) receives what the official split leaves out.
-    """
-    rng = np.random.default_rng(seed)
-    by_stem = {pair.stem: pair for pair in pairs}
-    if split == "official":
-        annotations = Path(data_dir) / "annotations"
-        trainval = read_split_file(annotations / "trainval.txt")
-        test = read_split_file(annotations / "test.txt")
-        listed = set(trainval) | set(test)
-        usable = sorted(s for s in listed if s in by_stem)
-        if skipped is not None:
-            report_split_drops(listed, by_stem, skipped)
-    elif split == "random":
-        usable, test = sorted(by_stem), []
-    else:
-        raise ValueError(f"split must be 'official' or 'random', got {split!r}")
-    if max_images and max_images < len(usable):
-        usable = sorted(rng.choice(usable, max_images, replace=False))
-    test_set = set(test)
-    held_out = [s for s in usable if s in test_set]
-    rest = [s for s in usable if s not in test_set]
-    rest = [rest[i] for i in rng.permutation(len(rest))]
-    num_val = int(round(len(rest) * val_fraction))
-    names = {"train": rest[num_val:], "val": rest[:num_val], "test": held_out}
-    return {key: [by_stem[s] for s in sorted(stems)] for key, stems in names.items()}
-
-
-def report_split_drops(
-    listed: set[str], by_stem: dict[str, Pair], skipped: dict[str, list[str]]
-) -> None:
-    """Add to `skipped` the valid pairs in no split list and the listed stems
-    with no files at all (listed stems with broken files are reported already)."""
-    known = {name for names in skipped.values() for name in names}
-    absent = sorted(s for s in listed - set(by_stem) if s not in known)
-    unlisted = sorted(set(by_stem) - listed)
-    for reason, stems in ((LISTED_ABSENT, absent), (NOT_LISTED, unlisted)):
-        if stems:
-            skipped[reason] = sorted(set(skipped.get(reason, [])) | set(stems))
+def scan_pets(data_dir: str | Path, img_size: int = 128) -> ScanReport:
+    """Pair images and trimaps by stem and decode each pair to validate it."""
+    return prepare_examples(data_dir, img_size)[0]
 
 
 @report_errors

@@ -1,4 +1,4 @@
-"""tf.data input pipeline: decode, resize, cache as uint8, shuffle, batch."""
+"""The model's batches: from the cached uint8 examples, shuffled, augmented, batched."""
 
 from __future__ import annotations
 
@@ -12,75 +12,15 @@ from utils.config import Config
 from utils.data import (
     Pair,
     ScanReport,
-    build_report,
-    collect_codes,
     decode_image,
-    find_pairs,
-    pairs_dataset,
-    read_pair,
-    split_pairs,
+    prepare_examples,
+    read_examples,
+    resize_image,
 )
+from utils.splits import split_pairs, stats_pairs, subset_train
 from utils.synthetic import make_synthetic_pets
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def resize_image(image: tf.Tensor, img_size: int) -> tf.Tensor:
-    """(H, W, 3) uint8 -> (img_size, img_size, 3) uint8, antialiased bilinear."""
-    resized = tf.image.resize(image, (img_size, img_size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-
-def resize_mask(trimap: tf.Tensor, img_size: int) -> tf.Tensor:
-    """(H, W, 1) trimap 1..3 -> (img_size, img_size, 1) uint8 class 0..2."""
-    # Nearest neighbour keeps labels exact; trimap 1 pet, 2 background,
-    # 3 border becomes class 0, 1, 2 so it can index CLASS_NAMES and logits.
-    resized = tf.image.resize(trimap, (img_size, img_size), method="nearest")
-    return tf.cast(resized, tf.uint8) - 1
-
-
-def load_example(
-    image_path: tf.Tensor, trimap_path: tf.Tensor, img_size: int
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Read one pair: image uint8 (S, S, 3), mask uint8 (S, S, 1), problem code.
-
-    The code is `read_pair`'s (0 when valid); the mask of an invalid pair is
-    meaningless.
-    """
-    image, trimap, code = read_pair(image_path, trimap_path)
-    image = resize_image(image, img_size)
-    image.set_shape((img_size, img_size, 3))
-    return image, resize_mask(trimap, img_size), code
-
-
-def read_examples(pairs: list[Pair], img_size: int, cache: str = "") -> tf.data.Dataset:
-    """Decode, check and resize `pairs` in parallel, cached in memory or a file.
-
-    Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
-    pairs with a file that cannot be decoded are dropped.
-    """
-
-    def load(stem, image_path, trimap_path):
-        image, mask, code = load_example(image_path, trimap_path, img_size)
-        return stem, code, image, mask
-
-    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
-    ds = ds.ignore_errors()
-    return ds.cache(cache)
-
-
-def prepare_examples(
-    data_dir: str | Path, img_size: int, cache: str = ""
-) -> tuple[ScanReport, tf.data.Dataset]:
-    """Validate and cache a data folder in one pass: its report and examples.
-
-    Every pair is decoded once: the pass that checks it also fills the cache
-    of `read_examples` that the datasets of `make_dataset` then read.
-    """
-    candidates, skipped = find_pairs(data_dir)
-    examples = read_examples(candidates, img_size, cache)
-    found = collect_codes(examples.map(lambda stem, code, image, mask: (stem, code)))
-    return build_report(data_dir, candidates, skipped, found), examples
 
 
 def to_model_inputs(image: tf.Tensor, mask: tf.Tensor):
@@ -215,20 +155,6 @@ def locate_data(config: Config) -> Path:
     from utils.download import download_pets
 
     return download_pets(config.cache_dir, extract_dir=config.extract_dir)
-
-
-def subset_train(pairs: list[Pair], count: int | None, seed: int) -> list[Pair]:
-    """A seeded subset of `count` training pairs; smaller counts nest in larger."""
-    if count is None or count >= len(pairs):
-        return pairs
-    keep = np.random.default_rng(seed).permutation(len(pairs))[:count]
-    return [pairs[i] for i in sorted(keep)]
-
-
-def stats_pairs(pairs: list[Pair], count: int, seed: int) -> list[Pair]:
-    """Up to `count` training pairs in a fixed, seeded order, for BatchNorm statistics."""
-    order = np.random.default_rng(seed).permutation(len(pairs))[:count]
-    return [pairs[i] for i in order]
 
 
 @dataclasses.dataclass(frozen=True)
