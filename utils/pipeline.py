@@ -197,7 +197,8 @@ class PetData:
 
 def make_datasets(config: Config) -> PetData:
     """Scan, split and wrap the data of `config` in tf.data pipelines."""
-    report, examples = prepare_examples(locate_data(config), config.img_size)
+    data_dir = locate_data(config)
+    report, examples = prepare_examples(data_dir, config.img_size)
     splits = split_pairs(
         report.pairs,
         report.data_dir,
@@ -217,6 +218,7 @@ def make_datasets(config: Config) -> PetData:
                 f"The {name} split of {report.data_dir} is empty ({counts}): use "
                 "more images (max_images), another val_fraction or split."
             )
+    stats = stats_pairs(splits["train"], config.precise_bn_images, config.split_seed)
     common = dict(
         img_size=config.img_size, batch_size=config.batch_size, examples=examples
     )
@@ -230,6 +232,5 @@ def make_datasets(config: Config) -> PetData:
         )
         for name, pairs in splits.items()
     }
-    stats = stats_pairs(splits["train"], config.precise_bn_images, config.split_seed)
     train_stats = make_dataset(stats, **common)
     return PetData(report, splits, examples, train_stats=train_stats, **datasets)
