@@ -6,6 +6,8 @@ import pytest
 
 from utils.config import Config, config_from_env, fast_config, load_config, save_config
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.mark.parametrize(
     "field, value",
@@ -63,6 +65,8 @@ def test_config_round_trips_through_json(tmp_path):
         ("dropout", 1.0, r"a number in \[0, 1\)"),
         ("dropout", -0.1, r"a number in \[0, 1\)"),
         ("epochs", 2.5, "a whole number >= 1"),
+        ("early_stopping", "no", "True or False"),
+        ("precise_bn", 1, "True or False"),
     ],
 )
 def test_out_of_range_setting_is_refused_everywhere(field, value, requirement):
@@ -100,3 +104,33 @@ def test_command_line_gives_the_same_message(flag, value, field):
 
     with pytest.raises(ValueError, match=f"Config.{field} must be"):
         parse_args(["--fast", flag, value])
+
+
+@pytest.mark.parametrize(
+    "env, argv, expected",
+    [
+        ({}, [], False),
+        ({}, ["--early-stopping"], True),
+        ({"S18_EARLY_STOPPING": "1"}, [], True),
+        ({"S18_EARLY_STOPPING": "Yes"}, ["--no-early-stopping"], False),
+        ({"S18_EARLY_STOPPING": "0"}, [], False),
+    ],
+)
+def test_early_stopping_from_flag_or_environment(monkeypatch, env, argv, expected):
+    from utils.train import parse_args
+
+    monkeypatch.delenv("S18_EARLY_STOPPING", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert parse_args(["--fast", *argv]).early_stopping is expected
+
+
+@pytest.mark.parametrize("name", ["S18_EARLY_STOPPING", "S18_FAST"])
+def test_bad_switch_in_environment_names_the_variable(name):
+    with pytest.raises(ValueError, match=f"{name} must be one of 1, true, yes"):
+        config_from_env({name: "maybe"})
+
+
+@pytest.mark.skipif(not (ROOT / "results").is_dir(), reason="no committed run record")
+def test_committed_record_still_loads():
+    assert load_config(ROOT / "results" / "config.json").split == "random"

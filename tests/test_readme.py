@@ -1,9 +1,25 @@
-"""README embeds only figures that exist, each on its own line with its own alt text."""
+"""README: figures that exist, and a settings table that matches Config."""
 
+import dataclasses
 import re
 from pathlib import Path
 
+import pytest
+
+from utils import config as config_module
+from utils.config import Config, config_from_env
+
 ROOT = Path(__file__).resolve().parents[1]
+# A value for each field an environment variable sets, unlike its default.
+ENV_SAMPLES = {
+    "fast": "1",
+    "data_dir": "/pets",
+    "split": "random",
+    "max_images": "50",
+    "run_dir": "runs/other",
+    "variant_epochs": "3",
+    "early_stopping": "1",
+}
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
 
@@ -32,3 +48,49 @@ def test_every_embedded_figure_exists_alone_on_its_line_with_alt_text():
         assert len(alt.split()) >= 3, f"alt text of {path} says too little"
     alts = [alt for _, alt, _ in figures]
     assert len(set(alts)) == len(alts), "two figures share an alt text"
+
+
+def settings_table() -> dict[str, list[str]]:
+    """field -> [default, flag, variable, meaning] from README's Settings table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_settings_table_lists_every_field_and_its_default():
+    fields = dataclasses.fields(Config)
+    rows = settings_table()
+    assert list(rows) == [field.name for field in fields]
+    for field in fields:
+        assert rows[field.name][0] == str(field.default), field.name
+
+
+def test_settings_table_gives_each_flag():
+    from utils.train import make_parser
+
+    flags = {
+        action.dest: action.option_strings[0]
+        for action in make_parser()._actions
+        if action.dest != "help"
+    }
+    listed = {name: row[1] for name, row in settings_table().items() if row[1]}
+    assert listed == flags
+
+
+def test_settings_table_gives_each_environment_variable():
+    listed = {name: row[2] for name, row in settings_table().items() if row[2]}
+    assert listed.keys() == ENV_SAMPLES.keys()
+    constants = vars(config_module).items()
+    names = {value for key, value in constants if key.startswith("ENV_")}
+    assert set(listed.values()) == names
+
+
+@pytest.mark.parametrize("field, value", ENV_SAMPLES.items())
+def test_each_listed_variable_sets_its_field(field, value):
+    config = config_from_env({settings_table()[field][2]: value})
+    assert getattr(config, field) != getattr(Config(), field)

@@ -1,18 +1,21 @@
-"""A run folder's settings check: a resume backup keeps its precision policy."""
+"""A run folder: its file names, its settings and data checks, earlier records."""
+
+import dataclasses
+import json
 
 import pytest
 
-from utils.config import fast_config, save_config
-from utils.runs import check_same_run
+from utils.config import Config, fast_config, load_config, save_config
+from utils.runs import RunFolder, check_same_data, check_same_run, checkpoint_folder
 
 
 def make_run(tmp_path, mixed: bool, finished: bool = False):
     """A run folder saved with `mixed` precision, holding a backup or final model."""
     config = fast_config(run_dir=str(tmp_path / "run"), mixed_precision=mixed)
-    config.backup_dir.mkdir(parents=True)
+    checkpoint_folder(config).backup.mkdir(parents=True)
     save_config(config, tmp_path / "run" / "config.json")
     if finished:
-        config.backup_dir.rmdir()
+        checkpoint_folder(config).backup.rmdir()
         (tmp_path / "run" / "final.keras").write_bytes(b"")
     return config
 
@@ -34,7 +37,7 @@ def test_backup_of_other_precision_is_refused(
         check_same_run(tmp_path / "run", config)
     text = str(error.value)
     assert f"config.mixed_precision = {saved}" in text
-    assert f"fresh optimizer: delete {config.backup_dir}" in text
+    assert f"fresh optimizer: delete {checkpoint_folder(config).backup}" in text
 
 
 @pytest.mark.parametrize("finished", [False, True])
@@ -42,3 +45,77 @@ def test_same_precision_or_finished_run_passes(tmp_path, finished):
     config = make_run(tmp_path, mixed=True, finished=finished)
     config.mixed_precision = not finished  # a finished run loads on any device
     check_same_run(tmp_path / "run", config)
+
+
+def test_run_folder_keeps_the_file_names_of_saved_runs():
+    run = RunFolder("runs/unet")
+    paths = [run.config, run.data_record, run.machine, run.history, run.best]
+    paths += [run.final, run.backup, run.evaluation("test")]
+    paths += [run.variants_table(".csv"), run.variants_table(".md")]
+    assert [path.relative_to("runs/unet").as_posix() for path in paths] == [
+        "config.json",
+        "data.json",
+        "machine.json",
+        "history.csv",
+        "best.keras",
+        "final.keras",
+        "backup",
+        "evaluation_test.json",
+        "variants/variants.csv",
+        "variants/variants.md",
+    ]
+
+
+def test_backup_is_kept_in_checkpoint_dir_when_set(tmp_path):
+    config = fast_config(run_dir=str(tmp_path / "run"))
+    assert checkpoint_folder(config).backup == tmp_path / "run" / "backup"
+    config.checkpoint_dir = str(tmp_path / "drive")
+    assert checkpoint_folder(config) == RunFolder(tmp_path / "drive")
+
+
+def test_record_files_leave_out_models_and_backup(tmp_path):
+    run = RunFolder(tmp_path)
+    for path in (run.config, run.history, run.final, run.evaluation("val")):
+        path.write_text("x")
+    run.variants.mkdir()
+    run.variants_table(".md").write_text("x")
+    run.backup.mkdir()
+    names = {path.relative_to(tmp_path).as_posix() for path in run.record_files()}
+    assert names == {
+        "config.json",
+        "history.csv",
+        "evaluation_val.json",
+        "variants/variants.md",
+    }
+
+
+def test_run_folder_of_other_data_is_refused(tmp_path):
+    record = {"valid_pairs": 10, "eval_split": "val"}
+    check_same_data(tmp_path, record)  # nothing recorded yet
+    RunFolder(tmp_path).data_record.write_text(json.dumps(record))
+    check_same_data(tmp_path, record)
+    with pytest.raises(ValueError, match="holds a run on other data"):
+        check_same_data(tmp_path, dict(record, valid_pairs=9))
+
+
+def write_earlier_record(path, config, num_classes: int = 3) -> None:
+    """config.json as written while Config still had a `num_classes` field."""
+    fields = dataclasses.asdict(config)
+    fields = {"img_size": fields.pop("img_size"), "num_classes": num_classes, **fields}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(fields, indent=2) + "\n")
+
+
+def test_earlier_record_with_the_class_count_loads_as_the_same_run(tmp_path):
+    config = fast_config(run_dir=str(tmp_path / "run"))
+    run = RunFolder(config.run_dir)
+    write_earlier_record(run.config, config)
+    assert load_config(run.config) == config
+    run.final.write_bytes(b"")
+    check_same_run(run.path, config)  # no "other settings"
+
+
+def test_earlier_record_with_another_class_count_is_refused(tmp_path):
+    write_earlier_record(tmp_path / "config.json", Config(), num_classes=4)
+    with pytest.raises(ValueError, match="other classes than"):
+        load_config(tmp_path / "config.json")

@@ -11,8 +11,16 @@ from utils import evaluate
 from utils.config import fast_config, load_config
 from utils.pipeline import make_datasets
 from utils.batchnorm import recalibrate_batchnorm
-from utils.runs import load_model, read_history
-from utils.train import build_model, fit_resumable, main, parse_args
+from utils.runs import checkpoint_folder, load_model, read_history
+from utils.train import (
+    MONITOR,
+    PATIENCE,
+    build_model,
+    fit_resumable,
+    main,
+    make_callbacks,
+    parse_args,
+)
 
 
 class RecordEpochs(keras.callbacks.Callback):
@@ -123,7 +131,7 @@ def test_run_folder_with_other_settings_is_refused(tmp_path):
 
 def test_foreign_backup_is_refused(tmp_path):
     config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "drive"))
-    config.backup_dir.mkdir(parents=True)
+    checkpoint_folder(config).backup.mkdir(parents=True)
     data = make_datasets(config)
     with pytest.raises(ValueError, match="resume backup of unknown settings"):
         fit_resumable(build_model(config), data, config)
@@ -190,10 +198,43 @@ def test_finished_run_evaluates_again_as_logged(tmp_path, capsys):
     config = tiny_config(tmp_path, epochs=1, split="random")
     data = make_datasets(config)
     history = fit_resumable(build_model(config), data, config, verbose=0)
-    assert not config.backup_dir.exists()
+    assert not checkpoint_folder(config).backup.exists()
     capsys.readouterr()
     evaluate.main([config.run_dir])
     keras_line = capsys.readouterr().out.splitlines()[1]
     # Keras's own metrics on the reloaded model agree with the last log row.
     keras_iou = float(keras_line.split("mean_iou ")[1].split(",")[0])
     assert keras_iou == pytest.approx(history["val_mean_iou"].iloc[-1], abs=1e-4)
+
+
+def early_stoppers(config, run_dir) -> list:
+    """The EarlyStopping callbacks `make_callbacks` gives a run."""
+    callbacks = make_callbacks(config, run_dir, data=None)
+    return [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+
+
+def test_early_stopping_only_when_set(tmp_path):
+    config = tiny_config(tmp_path, precise_bn=False)
+    assert early_stoppers(config, tmp_path / "run") == []
+    config.early_stopping = True
+    [stop] = early_stoppers(config, tmp_path / "run")
+    assert (stop.monitor, stop.mode, stop.patience) == (MONITOR, "max", PATIENCE)
+
+
+def test_resumed_early_stopping_counts_the_logged_epochs(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    scores = "0,0.5\n1,0.7\n2,0.6\n3,0.6\n"  # best at epoch 1
+    (run_dir / "history.csv").write_text(f"epoch,{MONITOR}\n{scores}")
+    config = tiny_config(tmp_path, precise_bn=False, early_stopping=True)
+    [stop] = early_stoppers(config, run_dir)
+    model = keras.Sequential([keras.Input((1,))])
+    model.stop_training = False  # as fit sets it
+    stop.set_model(model)
+    stop.on_train_begin()
+    stopped = []
+    for epoch in range(4, 8):
+        stop.on_epoch_end(epoch, {MONITOR: 0.65})
+        stopped.append(bool(model.stop_training))
+    # An uninterrupted run stops PATIENCE epochs after its best: epoch 6.
+    assert stopped == [False, False, True, True]

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
 from utils.plots import new_figure
-from utils.runs import read_history
+from utils.runs import RunFolder, is_finished, read_history
 from utils.tables import markdown_table
 from utils.train import parse_args, run_training
 
@@ -68,7 +68,7 @@ def read_run(run_dir: Path) -> dict:
     Validation is logged with precise BatchNorm, so the last row scores the
     final model; the test split is never read.
     """
-    config = load_config(run_dir / "config.json")
+    config = load_config(RunFolder(run_dir).config)
     history = read_history(run_dir)
     last = history.iloc[-1]
     dice = [last[f"val_dice_{name}"] for name in CLASS_NAMES]
@@ -85,7 +85,7 @@ def read_run(run_dir: Path) -> dict:
 
 def finished_runs(folder: Path) -> list[Path]:
     """The seed<k> run folders under `folder` that hold a finished run."""
-    return sorted(path.parent for path in folder.glob("seed*/final.keras"))
+    return sorted(path for path in folder.glob("seed*") if is_finished(path))
 
 
 def summarize(rows: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -158,8 +158,8 @@ def run_curve(config: Config, out: Path, counts: list[int], seeds: list[int]):
                 ),
                 verbose=2,
             )
-    finals = sorted((out / "curve").glob("n*/seed*/final.keras"))
-    frame = pd.DataFrame([read_run(path.parent) for path in finals])
+    finished = sorted(filter(is_finished, (out / "curve").glob("n*/seed*")))
+    frame = pd.DataFrame([read_run(path) for path in finished])
     frame = frame.sort_values("train_images", kind="stable")
     table = summarize(frame, "train_images")
     table.to_csv(out / "learning_curve.csv", index=False)

@@ -26,6 +26,9 @@ ENV_SPLIT = "S18_SPLIT"
 ENV_MAX_IMAGES = "S18_MAX_IMAGES"
 ENV_RUN_DIR = "S18_RUN_DIR"
 ENV_VARIANT_EPOCHS = "S18_VARIANT_EPOCHS"
+ENV_EARLY_STOPPING = "S18_EARLY_STOPPING"
+# What an on/off environment variable may say (in any case).
+SWITCH_ON, SWITCH_OFF = ("1", "true", "yes"), ("0", "false", "no")
 # The values each option field of Config accepts.
 OPTION_CHOICES = {
     "split": ("official", "random"),
@@ -60,13 +63,15 @@ def _is_real(value) -> bool:
     return is_number and math.isfinite(value)
 
 
-# The range each numeric field of Config accepts: (test, what the value must be).
+# An on/off field takes only a bool: a string such as "no" would read as on.
+_SWITCH_CHECK = (lambda v: isinstance(v, bool), "True or False")
+# The range each numeric or on/off field of Config accepts: (test, what the
+# value must be).
 FIELD_CHECKS = {
     "img_size": (
         lambda v: _is_whole(v) and v >= 16 and v % 16 == 0,
         "a positive multiple of 16 (the U-Net halves it four times)",
     ),
-    "num_classes": (lambda v: _is_whole(v) and v >= 2, "a whole number >= 2"),
     "batch_size": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
     "epochs": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
     "variant_epochs": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
@@ -89,6 +94,11 @@ FIELD_CHECKS = {
         "a whole number >= 1, or None for the whole training split",
     ),
     "precise_bn_images": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
+    "early_stopping": _SWITCH_CHECK,
+    "precise_bn": _SWITCH_CHECK,
+    "mixed_precision": _SWITCH_CHECK,
+    "jit_compile": _SWITCH_CHECK,
+    "fast": _SWITCH_CHECK,
 }
 
 
@@ -128,7 +138,6 @@ class Config:
     """
 
     img_size: int = 128
-    num_classes: int = 3
     batch_size: int = 32
     epochs: int = 20
     learning_rate: float = 1e-3
@@ -168,11 +177,6 @@ class Config:
         check_field(name, value)
         super().__setattr__(name, value)
 
-    @property
-    def backup_dir(self) -> Path:
-        """Folder of the resume backup: `checkpoint_dir` if set, else in the run."""
-        return Path(self.checkpoint_dir or self.run_dir) / "backup"
-
 
 def fast_config(**overrides) -> Config:
     """Settings for CI and smoke tests: tiny synthetic data, few short epochs."""
@@ -207,8 +211,10 @@ def config_from_env(env: dict | None = None, **overrides) -> Config:
         fields["run_dir"] = env[ENV_RUN_DIR]
     if env.get(ENV_VARIANT_EPOCHS):
         fields["variant_epochs"] = read_int(env, ENV_VARIANT_EPOCHS)
+    if env.get(ENV_EARLY_STOPPING):
+        fields["early_stopping"] = read_switch(env, ENV_EARLY_STOPPING)
     fields.update(overrides)
-    if env.get(ENV_FAST, "").lower() in ("1", "true", "yes"):
+    if env.get(ENV_FAST) and read_switch(env, ENV_FAST):
         return fast_config(**fields)
     return Config(**fields)
 
@@ -221,6 +227,17 @@ def read_int(env: dict, name: str) -> int:
     return int(value)
 
 
+def read_switch(env: dict, name: str) -> bool:
+    """The on/off value in environment variable `name`, or a clear error."""
+    value = env[name].lower()
+    if value not in SWITCH_ON + SWITCH_OFF:
+        raise ValueError(
+            f"{name} must be one of {', '.join(SWITCH_ON)} (on) or "
+            f"{', '.join(SWITCH_OFF)} (off), got {env[name]!r}"
+        )
+    return value in SWITCH_ON
+
+
 def save_config(config: Config, path: str | Path) -> None:
     """Write the config as JSON so a run folder records how it was made."""
     text = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
@@ -228,9 +245,15 @@ def save_config(config: Config, path: str | Path) -> None:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read a config written by `save_config`."""
+    """Read a config written by `save_config`, by this code or an earlier one."""
     folder = Path(path).parent
     advice = (
         f"It holds a run's settings: restore it, or delete {folder} to start again."
     )
-    return Config(**read_json(path, advice))
+    fields = read_json(path, advice)
+    # Earlier records hold the class count as a setting; the trimaps fix it.
+    if fields.pop("num_classes", len(CLASS_NAMES)) != len(CLASS_NAMES):
+        raise ValueError(
+            f"{path} holds a run with other classes than {CLASS_NAMES}. {advice}"
+        )
+    return Config(**fields)

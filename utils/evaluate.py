@@ -18,6 +18,7 @@ import numpy as np
 from utils.cli import report_errors
 from utils.config import CLASS_NAMES
 from utils.metrics import confusion_matrix, scores_from_confusion
+from utils.runs import RunFolder
 from utils.tables import markdown_table
 
 
@@ -82,10 +83,10 @@ def format_confusion(scores: dict) -> str:
 
 
 def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:
-    """Write evaluation_<split>.json and .md into the run folder; return the JSON path."""
+    """Save the scores on `split` as JSON and Markdown; return the JSON file's path."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / f"evaluation_{split}.json"
+    path = RunFolder(run_dir).evaluation(split)
     path.write_text(json.dumps(dict(scores, split=split), indent=2) + "\n")
     text = f"# Evaluation on the {split} split\n\n{format_scores(scores)}\n\n"
     text += f"Confusion matrix (pixels):\n\n{format_confusion(scores)}\n"
@@ -108,12 +109,12 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m utils.evaluate")
     parser.add_argument("run_dir")
-    run_dir = Path(parser.parse_args(argv).run_dir)
-    data = make_datasets(load_config(run_dir / "config.json"))
+    run = RunFolder(parser.parse_args(argv).run_dir)
+    data = make_datasets(load_config(run.config))
     split = data.eval_split
-    model = load_model(run_dir / "final.keras")
+    model = load_model(run.final)
     logs = model.evaluate(data.eval_ds, verbose=0, return_dict=True)
-    print(f"{run_dir}/final.keras on the {split} split ({data.sizes()[split]} images)")
+    print(f"{run.final} on the {split} split ({data.sizes()[split]} images)")
     print(", ".join(f"{name} {value:.4f}" for name, value in sorted(logs.items())))
     print(format_scores(evaluate_model(model, data.eval_ds)))
 

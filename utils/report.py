@@ -27,16 +27,9 @@ from utils.cli import report_errors
 from utils.evaluate import format_confusion, format_scores
 from utils.files import read_json, write_text_atomically
 from utils.pipeline import PetData
-from utils.runs import read_history
+from utils.runs import RunFolder, check_same_data, read_history
 from utils.tables import markdown_table
 
-RECORD_FILES = (
-    "config.json",
-    "data.json",
-    "history.csv",
-    "machine.json",
-)
-RECORD_PATTERNS = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RECORD_ADVICE = "Point at a finished run folder, or run `python -m utils.train` first."
 LOG_COLUMNS = (
@@ -74,8 +67,8 @@ def describe_machine() -> dict:
 
 def save_run_record(data: PetData, run_dir: str | Path) -> None:
     """Write data.json (split sizes, skipped files) and machine.json into the run."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run = RunFolder(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
     report = data.report
     summary = {
         "data_dir": str(report.data_dir),
@@ -84,16 +77,10 @@ def save_run_record(data: PetData, run_dir: str | Path) -> None:
         "splits": data.sizes(),
         "eval_split": data.eval_split,
     }
-    path = run_dir / "data.json"
-    advice = "Delete it: the next run writes it again from the data."
-    if path.is_file() and read_json(path, advice) != summary:
-        raise ValueError(
-            f"{run_dir} holds a run on other data ({path} differs). Choose another "
-            "run_dir (S18_RUN_DIR, --out) or delete that folder."
-        )
-    write_text_atomically(path, json.dumps(summary, indent=2) + "\n")
+    check_same_data(run.path, summary)
+    write_text_atomically(run.data_record, json.dumps(summary, indent=2) + "\n")
     machine = json.dumps(describe_machine(), indent=2) + "\n"
-    write_text_atomically(run_dir / "machine.json", machine)
+    write_text_atomically(run.machine, machine)
 
 
 def format_history(history: pd.DataFrame) -> str:
@@ -109,9 +96,10 @@ def format_history(history: pd.DataFrame) -> str:
 
 def describe_configuration(record: Path, history: pd.DataFrame) -> str:
     """One paragraph: data, split sizes, hyperparameters, hardware, wall time."""
-    config = read_json(record / "config.json", RECORD_ADVICE)
-    data = read_json(record / "data.json", RECORD_ADVICE)
-    machine = read_json(record / "machine.json", RECORD_ADVICE)
+    run = RunFolder(record)
+    config = read_json(run.config, RECORD_ADVICE)
+    data = read_json(run.data_record, RECORD_ADVICE)
+    machine = read_json(run.machine, RECORD_ADVICE)
     hardware = ", ".join(machine["gpus"]) or (
         f"{machine['cpu']}, {machine['cores']} cores, no GPU"
     )
@@ -142,8 +130,9 @@ def render_results(record_dir: str | Path) -> str:
     """The README's results section, built only from the files of a run record."""
     record = Path(record_dir)
     history = read_history(record)
-    split = read_json(record / "data.json", RECORD_ADVICE)["eval_split"]
-    scores = read_json(record / f"evaluation_{split}.json", RECORD_ADVICE)
+    run = RunFolder(record)
+    split = read_json(run.data_record, RECORD_ADVICE)["eval_split"]
+    scores = read_json(run.evaluation(split), RECORD_ADVICE)
     parts = [
         describe_configuration(record, history),
         f"**Training log.**\n\n{format_history(history)}",
@@ -160,7 +149,7 @@ def render_results(record_dir: str | Path) -> str:
         f"final model.\n\n{format_scores(scores)}"
     )
     parts.append(f"**Confusion matrix** (pixels).\n\n{format_confusion(scores)}")
-    variants = record / "variants" / "variants.md"
+    variants = run.variants_table(".md")
     if variants.is_file():
         parts.append(f"**Variants.**\n\n{variants.read_text().strip()}")
     return "\n\n".join(parts)
@@ -169,9 +158,7 @@ def render_results(record_dir: str | Path) -> str:
 def save_record(run_dir: str | Path, record_dir: str | Path) -> Path:
     """Copy the small, human-readable files of a run into `record_dir`."""
     run_dir, record_dir = Path(run_dir), Path(record_dir)
-    paths = [run_dir / name for name in RECORD_FILES if (run_dir / name).is_file()]
-    paths += [path for pattern in RECORD_PATTERNS for path in run_dir.glob(pattern)]
-    for path in paths:
+    for path in RunFolder(run_dir).record_files():
         target = record_dir / path.relative_to(run_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
@@ -218,9 +205,8 @@ def describe_hardware(machine: dict) -> str:
     return f"{machine['cpu']}, {machine['cores']} cores, no GPU"
 
 
-def read_record_file(run_dir: str | Path, name: str) -> dict:
+def read_record_file(path: Path) -> dict:
     """One JSON file of a run folder; if missing, say which and what writes it."""
-    path = Path(run_dir) / name
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing. A run folder gets data.json and machine.json "
@@ -236,9 +222,9 @@ def describe_run(run_dir: str | Path) -> str:
     Read from the folder's config.json, data.json and machine.json, so the text
     beside an output always names the run that produced it.
     """
+    run = RunFolder(run_dir)
     config, data, machine = (
-        read_record_file(run_dir, name)
-        for name in ("config.json", "data.json", "machine.json")
+        read_record_file(path) for path in (run.config, run.data_record, run.machine)
     )
     folder = Path(data["data_dir"]).name
     source = (
@@ -259,9 +245,10 @@ def describe_run(run_dir: str | Path) -> str:
 def render_headline(record_dir: str | Path) -> str:
     """README's first-screen numbers: held-out scores, the baseline and the run."""
     record = Path(record_dir)
-    data = json.loads((record / "data.json").read_text())
+    run = RunFolder(record)
+    data = json.loads(run.data_record.read_text())
     split = data["eval_split"]
-    scores = json.loads((record / f"evaluation_{split}.json").read_text())
+    scores = json.loads(run.evaluation(split).read_text())
     return (
         f"**Mean IoU {scores['mean_iou']:.4f}** (always answering "
         f"'{scores['majority_class']}': {scores['majority_mean_iou']:.4f}), pixel "

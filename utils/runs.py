@@ -1,26 +1,20 @@
-"""A run folder's bookkeeping: its log, its settings check, its saved models."""
+"""A run folder: the names of its files, its log, its checks, its saved models.
+
+This module alone spells the layout; every other module asks `RunFolder`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import zipfile
 from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 import pandas as pd
 
+from utils.checkpoints import check_h5_file, check_keras_file
 from utils.config import Config, load_config
-from utils.files import (
-    damaged_file_error,
-    partial_path,
-    read_json,
-    write_atomically,
-    write_text_atomically,
-)
+from utils.files import read_json
 
 # Where a run is kept or which device runs it, not what it learns. Precision
 # still matters to a resume backup: check_same_run refuses a change of it there.
@@ -36,9 +30,85 @@ WHERE_FIELDS = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """A run folder's layout: each property is where one of its files lives."""
+
+    path: Path
+
+    def __post_init__(self):
+        # Config holds folders as strings.
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def config(self) -> Path:
+        """The run's settings, written by `save_config`."""
+        return self.path / "config.json"
+
+    @property
+    def data_record(self) -> Path:
+        """Which data the run saw: split sizes, skipped files, evaluated split."""
+        return self.path / "data.json"
+
+    @property
+    def machine(self) -> Path:
+        """The hardware and TensorFlow version the run used."""
+        return self.path / "machine.json"
+
+    @property
+    def history(self) -> Path:
+        """The per-epoch CSV log."""
+        return self.path / "history.csv"
+
+    @property
+    def best(self) -> Path:
+        """The model of the best epoch by validation mean IoU."""
+        return self.path / "best.keras"
+
+    @property
+    def final(self) -> Path:
+        """The model after the last epoch; its presence marks a finished run."""
+        return self.path / "final.keras"
+
+    @property
+    def backup(self) -> Path:
+        """The resume backup (see `checkpoint_folder` for where it is kept)."""
+        return self.path / "backup"
+
+    @property
+    def variants(self) -> Path:
+        """The variant comparison: one run folder per variant, and its table."""
+        return self.path / "variants"
+
+    def variants_table(self, suffix: str) -> Path:
+        """The variant comparison table, as `.csv` or `.md`."""
+        return self.variants / f"variants{suffix}"
+
+    def evaluation(self, split: str) -> Path:
+        """Scores on `split` as JSON; the same scores as Markdown beside it (.md)."""
+        return self.path / f"evaluation_{split}.json"
+
+    def record_files(self) -> list[Path]:
+        """The small, human-readable files a run record keeps (no models)."""
+        files = [self.config, self.data_record, self.history, self.machine]
+        patterns = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
+        return [path for path in files if path.is_file()] + [
+            path for pattern in patterns for path in self.path.glob(pattern)
+        ]
+
+
+def checkpoint_folder(config: Config) -> RunFolder:
+    """The folder of a run's resume backup and of the copy of its config.json.
+
+    `checkpoint_dir` if set (a Drive folder outlives the runtime), else the run
+    folder itself.
+    """
+    return RunFolder(config.checkpoint_dir or config.run_dir)
+
+
 def read_history(run_dir: str | Path) -> pd.DataFrame:
     """Per-epoch log of a run (one row per finished epoch, 0-based 'epoch')."""
-    path = Path(run_dir) / "history.csv"
+    path = RunFolder(run_dir).history
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
     history = pd.read_csv(path)
@@ -50,11 +120,12 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
 def check_same_run(run_dir: Path, config: Config) -> None:
     """Refuse to resume or reuse a run (or backup) made with other settings."""
     # The backup may live elsewhere (Drive) and outlive a lost run folder.
-    paths = [run_dir / "config.json", config.backup_dir.parent / "config.json"]
+    backup_home = checkpoint_folder(config)
+    paths = [RunFolder(run_dir).config, backup_home.config]
     path = next((p for p in paths if p.is_file()), None)
     if path is None:
         raise ValueError(
-            f"{config.backup_dir} holds a resume backup of unknown settings. "
+            f"{backup_home.backup} holds a resume backup of unknown settings. "
             "Delete it, or choose another run_dir / checkpoint_dir."
         )
     saved, current = dataclasses.asdict(load_config(path)), dataclasses.asdict(config)
@@ -66,10 +137,21 @@ def check_same_run(run_dir: Path, config: Config) -> None:
             f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
             "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
-    resuming = config.backup_dir.is_dir() and not is_finished(run_dir)
+    resuming = backup_home.backup.is_dir() and not is_finished(run_dir)
     if resuming and saved["mixed_precision"] != current["mixed_precision"]:
         raise ValueError(
-            precision_mismatch(config.backup_dir, saved["mixed_precision"])
+            precision_mismatch(backup_home.backup, saved["mixed_precision"])
+        )
+
+
+def check_same_data(run_dir: str | Path, record: dict) -> None:
+    """Refuse to reuse a run folder whose data record differs from `record`."""
+    path = RunFolder(run_dir).data_record
+    advice = "Delete it: the next run writes it again from the data."
+    if path.is_file() and read_json(path, advice) != record:
+        raise ValueError(
+            f"{run_dir} holds a run on other data ({path} differs). Choose another "
+            "run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
 
 
@@ -88,7 +170,8 @@ def precision_mismatch(backup_dir: Path, saved_mixed: bool) -> str:
 
 def is_finished(run_dir: Path) -> bool:
     """True when the run folder holds a completed run."""
-    return (run_dir / "final.keras").is_file() and (run_dir / "config.json").is_file()
+    folder = RunFolder(run_dir)
+    return folder.final.is_file() and folder.config.is_file()
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -100,33 +183,13 @@ def load_model(path: str | Path) -> keras.Model:
     return keras.models.load_model(path, safe_mode=True)
 
 
-def check_keras_file(path: Path, advice: str) -> None:
-    """Refuse a .keras file (a zip archive) that is truncated or corrupt."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()  # checks every member's CRC
-    except (OSError, zipfile.BadZipFile) as error:
-        raise damaged_file_error(path, error, advice) from None
-    if bad is not None:
-        raise damaged_file_error(path, ValueError(f"bad member {bad}"), advice)
-
-
-def check_h5_file(path: Path, advice: str) -> None:
-    """Refuse an HDF5 weights file that h5py cannot open (truncated, corrupt)."""
-    try:
-        with h5py.File(path, "r") as weights:
-            weights.visit(lambda name: None)  # walks every object header
-    except (OSError, RuntimeError, KeyError) as error:
-        raise damaged_file_error(path, error, advice) from None
-
-
 def repair_history(run_dir: Path) -> None:
     """Drop a half-written last row of history.csv (a kill while it was logged).
 
     That epoch was not backed up yet (the backup comes after the log), so the
     resumed run trains and logs it again.
     """
-    path = run_dir / "history.csv"
+    path = RunFolder(run_dir).history
     if not path.is_file():
         return
     text = path.read_bytes()
@@ -140,9 +203,10 @@ def check_run_files(run_dir: Path, config: Config) -> None:
     A finished run's backup is not checked (it is not used). A half-written
     last row of history.csv is dropped, as a kill while logging leaves it.
     """
-    backup = config.backup_dir
+    folder, backup_home = RunFolder(run_dir), checkpoint_folder(config)
+    backup = backup_home.backup
     restart = f"Delete {backup} to restart training from epoch 1"
-    finished = run_dir / "final.keras"
+    finished = folder.final
     if finished.is_file():
         resume = f"continues from {backup}" if backup.is_dir() else "starts again"
         check_keras_file(finished, f"Delete it and run again: training {resume}.")
@@ -150,14 +214,14 @@ def check_run_files(run_dir: Path, config: Config) -> None:
         read_json(backup / "training_metadata.json", f"{restart}.")
         if (backup / "latest.weights.h5").is_file():
             check_h5_file(backup / "latest.weights.h5", f"{restart}.")
-    for path in (run_dir / "config.json", backup.parent / "config.json"):
+    for path in (folder.config, backup_home.config):
         if path.is_file():
             load_config(path)
-    if (run_dir / "best.keras").is_file():
+    if folder.best.is_file():
         keep = "the next better epoch writes it again"
         if finished.is_file():
             keep = "the finished run keeps final.keras"
-        check_keras_file(run_dir / "best.keras", f"Delete it: {keep}.")
+        check_keras_file(folder.best, f"Delete it: {keep}.")
     repair_history(run_dir)
 
 
@@ -177,41 +241,3 @@ def check_trained(model: keras.Model, run_dir: Path) -> None:
             "final.keras is written. Lower the learning rate and delete that "
             "folder (or choose another run_dir) to train again."
         )
-
-
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint whose file is replaced whole: a kill never leaves half."""
-
-    def __init__(self, filepath: str | Path, **kwargs):
-        self.target = Path(filepath)
-        super().__init__(str(partial_path(filepath)), **kwargs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if os.path.exists(self.filepath):
-            os.replace(self.filepath, self.target)
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore whose two files are each replaced whole.
-
-    A kill at any instant leaves the previous or the new epoch's weights and
-    metadata, never a truncated file; between the two renames, the new weights
-    with the previous epoch number (that epoch is trained once more).
-    """
-
-    def _save_model(self):
-        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
-        write_atomically(
-            self._weights_path,
-            lambda tmp: self.model.save_weights(str(tmp), overwrite=True),
-        )
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        write_text_atomically(self._training_metadata_path, json.dumps(metadata))
-
-    def _load_model(self):
-        try:
-            super()._load_model()
-        except OSError as error:  # h5py's error for a damaged weights file
-            advice = f"Delete {self.backup_dir} to restart training from epoch 1."
-            raise damaged_file_error(self._weights_path, error, advice) from None

@@ -26,8 +26,10 @@ import keras
 import pandas as pd
 
 from utils.batchnorm import PreciseValidation
+from utils.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
 from utils.cli import report_errors
 from utils.config import (
+    CLASS_NAMES,
     OPTION_CHOICES,
     Config,
     config_from_env,
@@ -40,17 +42,19 @@ from utils.metrics import make_metrics
 from utils.model import build_unet
 from utils.pipeline import PetData, make_datasets
 from utils.runs import (
-    AtomicBackupAndRestore,
-    AtomicModelCheckpoint,
+    RunFolder,
     check_run_files,
     check_same_run,
     check_trained,
+    checkpoint_folder,
     is_finished,
     load_model,
     read_history,
 )
 
 MONITOR = "val_mean_iou"
+# Epochs without a better MONITOR before early stopping ends a run.
+PATIENCE = 5
 
 
 def make_schedule(config: Config, steps_per_epoch: int | None = None):
@@ -88,14 +92,14 @@ def build_model(config: Config, steps_per_epoch: int | None = None) -> keras.Mod
     with precision_policy(config.mixed_precision):
         model = build_unet(
             config.img_size,
-            config.num_classes,
+            len(CLASS_NAMES),
             config.dropout,
             config.downsample,
             config.upsample,
         )
         model.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
-            loss=make_loss(config.loss, config.num_classes),
+            loss=make_loss(config.loss, len(CLASS_NAMES)),
             metrics=make_metrics(),
             jit_compile=config.jit_compile,
         )
@@ -130,15 +134,33 @@ class EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = time.perf_counter() - self.started
 
 
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Stop after PATIENCE epochs without a better MONITOR, counting logged ones.
+
+    A resumed run thus stops at the epoch an uninterrupted run would.
+    """
+
+    def __init__(self, history: pd.DataFrame):
+        super().__init__(MONITOR, mode="max", patience=PATIENCE)
+        self.history = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if MONITOR in self.history:
+            scores = self.history[MONITOR].to_numpy()
+            self.best, self.wait = scores.max(), len(scores) - 1 - scores.argmax()
+
+
 def make_callbacks(
     config: Config, run_dir: Path, data: PetData
 ) -> list[keras.callbacks.Callback]:
-    """Validation, timer, CSV log, best checkpoint, resume backup, in that order.
+    """Validation, timer, log, best checkpoint, early stopping if on, resume backup.
 
     With `config.precise_bn`, validation is `PreciseValidation` on
     `data.train_stats` and `data.val`; it comes first so that every later
     callback reads its truthful `val_*` numbers.
     """
+    folder = RunFolder(run_dir)
     history = read_history(run_dir)
     best = history[MONITOR].max() if MONITOR in history else None
     callbacks = []
@@ -147,9 +169,9 @@ def make_callbacks(
     callbacks += [
         EpochTimer(),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(folder.history), append=True),
         AtomicModelCheckpoint(
-            str(run_dir / "best.keras"),
+            str(folder.best),
             monitor=MONITOR,
             mode="max",
             save_best_only=True,
@@ -157,12 +179,11 @@ def make_callbacks(
         ),
     ]
     if config.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(MONITOR, mode="max", patience=5))
+        callbacks.append(ResumableEarlyStopping(history))
     # Last of the run's own callbacks: an epoch counts as done (and is not
     # redone on resume) only once it is logged and checkpointed.
-    callbacks.append(
-        AtomicBackupAndRestore(str(config.backup_dir), delete_checkpoint=False)
-    )
+    backup = checkpoint_folder(config).backup
+    callbacks.append(AtomicBackupAndRestore(str(backup), delete_checkpoint=False))
     return callbacks
 
 
@@ -181,20 +202,21 @@ def fit_resumable(
     """
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    run, backup_home = RunFolder(run_dir), checkpoint_folder(config)
     check_run_files(run_dir, config)
-    if is_finished(run_dir) or config.backup_dir.is_dir():
+    if is_finished(run_dir) or backup_home.backup.is_dir():
         check_same_run(run_dir, config)
     if is_finished(run_dir):
         print(f"{run_dir} already holds a finished run: loading its final weights.")
-        model.set_weights(load_model(run_dir / "final.keras").get_weights())
+        model.set_weights(load_model(run.final).get_weights())
         return read_history(run_dir)
-    if not config.backup_dir.is_dir():
-        (run_dir / "final.keras").unlink(missing_ok=True)
-        (run_dir / "history.csv").unlink(missing_ok=True)
-        (run_dir / "best.keras").unlink(missing_ok=True)
-    for folder in {run_dir, config.backup_dir.parent}:
-        folder.mkdir(parents=True, exist_ok=True)
-        save_config(config, folder / "config.json")
+    if not backup_home.backup.is_dir():
+        run.final.unlink(missing_ok=True)
+        run.history.unlink(missing_ok=True)
+        run.best.unlink(missing_ok=True)
+    for folder in {run, backup_home}:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        save_config(config, folder.config)
     callbacks = make_callbacks(config, run_dir, data) + list(extra_callbacks)
     model.fit(
         data.train,
@@ -213,9 +235,9 @@ def finish_run(model: keras.Model, config: Config) -> None:
     """Save final.keras for a run that trained, then drop its resume backup."""
     run_dir = Path(config.run_dir)
     check_trained(model, run_dir)
-    write_atomically(run_dir / "final.keras", model.save)
+    write_atomically(RunFolder(run_dir).final, model.save)
     # Only now: a run killed before final.keras exists still has its backup.
-    shutil.rmtree(config.backup_dir, ignore_errors=True)
+    shutil.rmtree(checkpoint_folder(config).backup, ignore_errors=True)
 
 
 def run_training(config: Config, verbose: int | str = "auto") -> dict:
@@ -240,8 +262,8 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     return {"model": model, "history": history, "scores": scores, "data": data}
 
 
-def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train"):
-    """Command-line flags -> Config (unset flags keep the S18_* env or defaults)."""
+def make_parser(prog: str = "python -m utils.train") -> argparse.ArgumentParser:
+    """The command's flags; each one's `dest` is the Config field it sets."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--variant-epochs", type=int, dest="variant_epochs")
@@ -258,8 +280,19 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train
     parser.add_argument("--seed", type=int)
     parser.add_argument("--split-seed", type=int, dest="split_seed")
     parser.add_argument("--train-images", type=int, dest="train_images")
+    parser.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        dest="early_stopping",
+        help=f"stop after {PATIENCE} epochs without a better {MONITOR}",
+    )
     parser.add_argument("--fast", action="store_true", help="tiny synthetic data")
-    args = vars(parser.parse_args(argv))
+    return parser
+
+
+def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train"):
+    """Command-line flags -> Config (unset flags keep the S18_* env or defaults)."""
+    args = vars(make_parser(prog).parse_args(argv))
     env = dict(os.environ, S18_FAST="1") if args.pop("fast") else os.environ
     return config_from_env(env, **{k: v for k, v in args.items() if v is not None})
 

@@ -35,7 +35,7 @@ from utils.plots import (
     show_panel,
 )
 from utils.pipeline import PetData, make_dataset, make_datasets, take_examples
-from utils.runs import load_model, read_history
+from utils.runs import RunFolder, load_model, read_history
 from utils.tables import markdown_table
 from utils.train import MONITOR, build_model, fit_resumable, parse_args
 
@@ -66,7 +66,7 @@ COLUMNS = {
 
 def variants_dir(config: Config) -> Path:
     """The folder holding every variant's run plus the comparison table."""
-    return Path(config.run_dir) / "variants"
+    return RunFolder(config.run_dir).variants
 
 
 def variant_config(config: Config, name: str) -> Config:
@@ -77,7 +77,7 @@ def variant_config(config: Config, name: str) -> Config:
     slug = name.lower().replace("+", "-")
     checkpoint_dir = None
     if config.checkpoint_dir:
-        checkpoint_dir = str(Path(config.checkpoint_dir) / "variants" / slug)
+        checkpoint_dir = str(RunFolder(config.checkpoint_dir).variants / slug)
     return dataclasses.replace(
         config,
         **VARIANTS[name],
@@ -146,9 +146,10 @@ def run_variants(
         keras.utils.set_random_seed(config.seed)
         rows.append(train_variant(config, data, name, verbose))
     table = pd.DataFrame(rows)
-    out = variants_dir(config)
-    table.to_csv(out / "variants.csv", index=False)
-    (out / "variants.md").write_text(format_variants_table(table, config, data) + "\n")
+    run = RunFolder(config.run_dir)
+    table.to_csv(run.variants_table(".csv"), index=False)
+    text = format_variants_table(table, config, data)
+    run.variants_table(".md").write_text(text + "\n")
     return table
 
 
@@ -238,7 +239,7 @@ def predict_variants(
     images, _ = take_examples(data.val, count)
     predictions = {}
     for name in names or VARIANTS:
-        path = Path(variant_config(config, name).run_dir) / "final.keras"
+        path = RunFolder(variant_config(config, name).run_dir).final
         if not path.is_file():
             print(f"{name}: no final.keras in {path.parent}, skipped.")
             continue
