@@ -1,19 +1,24 @@
 """The recipe ablation: cumulative lines, run records read back, tables, curve."""
 
+import json
+
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from utils import ablation
 from utils.ablation import (
-    format_ablation,
     line_overrides,
     plot_learning_curve,
     read_run,
     run_config,
+    run_curve,
     summarize,
+    tabulate_lines,
 )
+from utils.ablation_report import BEGIN, END, RESULT_FILES, render_ablation
 from utils.config import REFERENCE_RECIPE, Config, save_config
 from utils.train import make_optimizer, make_schedule
 
@@ -81,9 +86,12 @@ def test_adamw_decays_kernels_only():
     assert decayed == {"kernel": True, "bias": False, "gamma": False, "beta": False}
 
 
-def _fake_run(folder, seed, last_iou, dice=(0.8, 0.9, 0.4), train_images=None):
+def _fake_run(folder, seed, last_iou, dice=(0.8, 0.9, 0.4), train_images=None, **kw):
     folder.mkdir(parents=True)
-    save_config(Config(seed=seed, train_images=train_images), folder / "config.json")
+    config = Config(seed=seed, train_images=train_images, **kw)
+    save_config(config, folder / "config.json")
+    splits = {"train": train_images or 331, "val": 83, "test": 0}
+    (folder / "data.json").write_text(json.dumps({"splits": splits}))
     history = pd.DataFrame(
         {
             "epoch": [0, 1, 2],
@@ -106,19 +114,76 @@ def test_read_run_takes_the_last_logged_epoch(tmp_path):
     assert row["val_pixel_accuracy"] == 0.8
     assert row["val_mean_dice"] == pytest.approx(0.7)
     assert row["best_epoch"] == 2 and row["minutes"] == 2.0
+    assert (row["train_images"], row["val_images"], row["epochs"]) == (331, 83, 3)
+    assert row["batch_size"] == 32
 
 
 def test_summary_and_table_give_mean_and_range(tmp_path):
-    _fake_run(tmp_path / "a", 42, 0.70)
-    _fake_run(tmp_path / "b", 43, 0.60)
-    rows = [{"line": "flip", **read_run(tmp_path / name)} for name in ("a", "b")]
-    table = summarize(pd.DataFrame(rows), "line")
+    _fake_run(tmp_path / "flip" / "seed42", 42, 0.70)
+    _fake_run(tmp_path / "flip" / "seed43", 43, 0.60)
+    (tmp_path / "flip" / "seed44").mkdir()  # unfinished: left out
+    table = tabulate_lines(tmp_path)
     assert table.loc[0, "val_mean_iou_mean"] == pytest.approx(0.65)
     assert table.loc[0, "val_mean_iou_std"] == pytest.approx(np.std([0.7, 0.6], ddof=1))
     assert table.loc[0, "seeds"] == "42 43"
-    text = format_ablation(table)
+    text = (tmp_path / "ablation.md").read_text()
     assert "| flip | + left-right flips | 42 43 | 0.6500 (0.6000-0.7000) |" in text
     assert len(text.splitlines()) == 3
+    assert len(pd.read_csv(tmp_path / "ablation_runs.csv")) == 2
+
+
+def _fake_ablation(out):
+    """Two lines of two seeds, and a learning curve that reuses the last line."""
+    for line, ious in (("reference", (0.55, 0.57)), ("flip", (0.60, 0.64))):
+        for seed, iou in zip((42, 43), ious):
+            _fake_run(out / line / f"seed{seed}", seed, iou, **line_overrides(line))
+    tabulate_lines(out)
+    for count, iou in ((40, 0.30), (160, 0.50)):
+        _fake_run(
+            out / "curve" / f"n{count}" / "seed42",
+            42,
+            iou,
+            train_images=count,
+            augment="flip",
+        )
+    curve = run_curve(Config(augment="flip"), out, [], [], full_line="flip")
+    assert list(curve["train_images"]) == [40, 160, 331]
+    assert list(curve["val_mean_iou_mean"]) == pytest.approx([0.30, 0.50, 0.62])
+
+
+def test_curve_refuses_a_full_line_of_another_recipe(tmp_path):
+    _fake_run(tmp_path / "reference" / "seed42", 42, 0.5)
+    with pytest.raises(ValueError, match="trained with another recipe \\(augment\\)"):
+        run_curve(Config(augment="flip"), tmp_path, [], [], full_line="reference")
+
+
+def test_report_fills_results_images_and_readme(tmp_path, capsys):
+    out = tmp_path / "ablation"
+    _fake_ablation(out)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n\n{BEGIN}\nold\n{END}\n\nafter\n")
+    results, images = tmp_path / "results", tmp_path / "images"
+    argv = ["report", "--out", str(out), "--save", str(results)]
+    ablation.main(argv + ["--images", str(images), "--readme", str(readme)])
+    assert sorted(p.name for p in results.iterdir()) == sorted(RESULT_FILES)
+    assert (images / "learning_curve.png").is_file()
+    text = readme.read_text()
+    assert text.startswith(f"# T\n\n{BEGIN}\nEvery line trains the same U-Net for 3 ")
+    assert "on the same 331 training images" in text and "seeds 42, 43" in text
+    assert "| reference | Adam 1e-3, cross-entropy, no augmentation | 42 43 |" in text
+    assert "| flip | + left-right flips | 42 43 | 0.6200 (0.6000-0.6400) |" in text
+    assert "| 40 | 42 | 0.3000 (0.3000-0.3000) |" in text
+    assert "| 331 | 42 43 | 0.6200 (0.6000-0.6400) |" in text
+    assert text.endswith(f"(images/learning_curve.png)\n{END}\n\nafter\n")
+    assert "old" not in text and capsys.readouterr().out.strip() in text
+
+
+def test_protocol_refuses_runs_trained_differently(tmp_path):
+    _fake_run(tmp_path / "reference" / "seed42", 42, 0.5)
+    _fake_run(tmp_path / "flip" / "seed42", 42, 0.6, train_images=40, augment="flip")
+    tabulate_lines(tmp_path)
+    with pytest.raises(ValueError, match="the ablation's runs differ"):
+        render_ablation(tmp_path)
 
 
 def test_learning_curve_is_a_figure(tmp_path):

@@ -1,10 +1,11 @@
 """Training recipes compared: the ablation table and the learning curve.
 
 `python -m utils.ablation lines --data-dir DIR --split random --out runs/ablation`
-trains (or reloads) each line of `LINES` for every seed into
+trains (or reloads) each line of `CHANGES` for every seed into
 OUT/<line>/seed<k>/ and writes ablation.csv and ablation.md into OUT.
-`python -m utils.ablation curve ... --train-images 40 80 160 331` does the same
-for the learning curve (OUT/curve/n<count>/seed<k>/, learning_curve.csv/.png).
+`python -m utils.ablation curve ... --counts 40 80 160 [--full-line LINE]` does
+the same for the learning curve (OUT/curve/n<count>/seed<k>/,
+learning_curve.csv/.png); `report` puts the tables in results/ and README.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ if __name__ == "__main__":
 import pandas as pd
 from matplotlib.figure import Figure
 
+from utils.ablation_report import BEGIN, END, format_ablation, render_ablation
+from utils.ablation_report import save_results
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
+from utils.files import read_json
 from utils.plots import new_figure
+from utils.report import update_readme
 from utils.runs import RunFolder, is_finished, read_history
-from utils.tables import markdown_table
 from utils.train import parse_args, run_training
 
 # Each line adds one change to the line before it, starting from the
@@ -68,13 +72,18 @@ def read_run(run_dir: Path) -> dict:
     Validation is logged with precise BatchNorm, so the last row scores the
     final model; the test split is never read.
     """
-    config = load_config(RunFolder(run_dir).config)
+    run = RunFolder(run_dir)
+    config = load_config(run.config)
+    sizes = read_json(run.data_record, "Train that run again.")["splits"]
     history = read_history(run_dir)
     last = history.iloc[-1]
     dice = [last[f"val_dice_{name}"] for name in CLASS_NAMES]
     return {
         "seed": config.seed,
-        "train_images": config.train_images,
+        "train_images": sizes["train"],
+        "val_images": sizes["val"],
+        "epochs": len(history),
+        "batch_size": config.batch_size,
         "val_mean_iou": last["val_mean_iou"],
         "val_pixel_accuracy": last["val_accuracy"],
         "val_mean_dice": sum(dice) / len(dice),
@@ -98,23 +107,6 @@ def summarize(rows: pd.DataFrame, by: str) -> pd.DataFrame:
     return table.reset_index()
 
 
-def format_ablation(table: pd.DataFrame) -> str:
-    """The ablation summary as Markdown: one line per recipe, mean and range."""
-    described = {line: text for line, text, _ in CHANGES}
-    header = ["line", "recipe", "seeds", "val mIoU: mean (min-max)"]
-    header += ["val pixel acc", "val mean Dice"]
-    rows = []
-    for _, row in table.iterrows():
-        cells = [row["line"], described[row["line"]], row["seeds"]]
-        for score in ("val_mean_iou", "val_pixel_accuracy", "val_mean_dice"):
-            cells.append(
-                f"{row[f'{score}_mean']:.4f} ({row[f'{score}_min']:.4f}-"
-                f"{row[f'{score}_max']:.4f})"
-            )
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
 def plot_learning_curve(table: pd.DataFrame) -> Figure:
     """Validation mean IoU (mean and range over seeds) against training images."""
     fig = new_figure(figsize=(5.5, 3.6))
@@ -135,6 +127,11 @@ def run_lines(config: Config, out: Path, names: list[str], seeds: list[int]):
     for seed in seeds:
         for name in names:
             run_training(run_config(config, out, name, seed), verbose=2)
+    return tabulate_lines(out)
+
+
+def tabulate_lines(out: Path) -> pd.DataFrame:
+    """ablation_runs.csv, ablation.csv and ablation.md from the finished runs."""
     rows = [
         {"line": name, **read_run(run_dir)}
         for name, _, _ in CHANGES
@@ -142,13 +139,24 @@ def run_lines(config: Config, out: Path, names: list[str], seeds: list[int]):
     ]
     pd.DataFrame(rows).to_csv(out / "ablation_runs.csv", index=False)
     table = summarize(pd.DataFrame(rows), "line")
+    table.insert(1, "recipe", table["line"].map({n: text for n, text, _ in CHANGES}))
     table.to_csv(out / "ablation.csv", index=False)
     (out / "ablation.md").write_text(format_ablation(table) + "\n")
     return table
 
 
-def run_curve(config: Config, out: Path, counts: list[int], seeds: list[int]):
-    """The config's recipe at each training-set size; learning_curve.csv/.png."""
+def run_curve(
+    config: Config,
+    out: Path,
+    counts: list[int],
+    seeds: list[int],
+    full_line: str | None = None,
+):
+    """The config's recipe at each training-set size; learning_curve.csv/.png.
+
+    `full_line` names an ablation line whose runs (same recipe, all training
+    images) give the curve's last point instead of training it again.
+    """
     for seed in seeds:
         for count in counts:
             run_dir = out / "curve" / f"n{count}" / f"seed{seed}"
@@ -159,6 +167,11 @@ def run_curve(config: Config, out: Path, counts: list[int], seeds: list[int]):
                 verbose=2,
             )
     finished = sorted(filter(is_finished, (out / "curve").glob("n*/seed*")))
+    if full_line:
+        full = finished_runs(out / full_line)
+        for run_dir in full:
+            check_same_recipe(config, load_config(RunFolder(run_dir).config), run_dir)
+        finished += full
     frame = pd.DataFrame([read_run(path) for path in finished])
     frame = frame.sort_values("train_images", kind="stable")
     table = summarize(frame, "train_images")
@@ -167,22 +180,45 @@ def run_curve(config: Config, out: Path, counts: list[int], seeds: list[int]):
     return table
 
 
+def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
+    """Refuse a run trained with another recipe, epochs or batch than `config`."""
+    fields = [*REFERENCE_RECIPE, "epochs", "batch_size", "img_size", "split"]
+    differ = [f for f in fields if getattr(config, f) != getattr(other, f)]
+    if differ:
+        raise ValueError(
+            f"{run_dir} was trained with another recipe ({', '.join(differ)}); "
+            "its line cannot stand in for this curve's full-data point. Name "
+            "the line of this recipe (--full-line) or leave it out."
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.ablation {lines,curve} [training flags]`."""
     parser = argparse.ArgumentParser(prog="python -m utils.ablation")
-    parser.add_argument("what", choices=["lines", "curve"])
+    parser.add_argument("what", choices=["lines", "curve", "report"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43])
     parser.add_argument("--lines", nargs="+", default=[n for n, _, _ in CHANGES])
     parser.add_argument("--counts", type=int, nargs="+", default=[40, 80, 160, 331])
+    parser.add_argument("--full-line", help="ablation line giving the full-data point")
+    parser.add_argument("--save", default="results", help="report: tables go here")
+    parser.add_argument("--images", default="images", help="report: figure goes here")
+    parser.add_argument("--readme", help="report: README whose ablation block to fill")
     args, rest = parser.parse_known_args(argv)
     config = parse_args(rest, prog="python -m utils.ablation")
     out = Path(config.run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if args.what == "lines":
+    if args.what == "report":
+        save_results(out, Path(args.save), Path(args.images))
+        section = render_ablation(Path(args.save))
+        if args.readme:
+            update_readme(args.readme, section, BEGIN, END)
+        print(section)
+    elif args.what == "lines":
         table = run_lines(config, out, args.lines, args.seeds)
         print(format_ablation(table))
     else:
-        print(run_curve(config, out, args.counts, args.seeds).round(4))
+        table = run_curve(config, out, args.counts, args.seeds, args.full_line)
+        print(table.round(4))
 
 
 if __name__ == "__main__":

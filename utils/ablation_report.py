@@ -1,0 +1,97 @@
+"""The ablation's tables and README section, built from its run records.
+
+`python -m utils.ablation report --out runs/ablation --save results --readme
+README.md` copies the tables into results/ (the curve's figure into images/)
+and fills README's ablation block from them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from utils.tables import markdown_table
+
+RESULT_FILES = ("ablation.csv", "ablation_runs.csv", "learning_curve.csv")
+RUN_SETTINGS = ("epochs", "batch_size", "train_images", "val_images")
+BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
+
+
+def format_ablation(table: pd.DataFrame) -> str:
+    """The ablation summary as Markdown: one line per recipe, mean and range."""
+    header = ["line", "recipe", "seeds", "val mIoU: mean (min-max)"]
+    header += ["val pixel acc", "val mean Dice"]
+    rows = []
+    for _, row in table.iterrows():
+        cells = [row["line"], row["recipe"], row["seeds"]]
+        for score in ("val_mean_iou", "val_pixel_accuracy", "val_mean_dice"):
+            cells.append(
+                f"{row[f'{score}_mean']:.4f} ({row[f'{score}_min']:.4f}-"
+                f"{row[f'{score}_max']:.4f})"
+            )
+        rows.append(cells)
+    return markdown_table(header, rows)
+
+
+def save_results(out: Path, results: Path, images: Path) -> None:
+    """Copy the ablation's tables into `results` and the curve's figure into `images`."""
+    results.mkdir(parents=True, exist_ok=True)
+    for name in RESULT_FILES:
+        if (out / name).is_file():
+            shutil.copy2(out / name, results / name)
+    if (out / "learning_curve.png").is_file():
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(out / "learning_curve.png", images / "learning_curve.png")
+
+
+def describe_protocol(runs: pd.DataFrame) -> str:
+    """What every ablation run shared, from the run rows of ablation_runs.csv."""
+    shared = {key: sorted(runs[key].unique()) for key in RUN_SETTINGS}
+    if any(len(values) != 1 for values in shared.values()):
+        raise ValueError(f"the ablation's runs differ in {shared}: retrain them alike")
+    epochs, batch, train, val = (values[0] for values in shared.values())
+    seeds = ", ".join(map(str, sorted(runs["seed"].unique())))
+    return (
+        f"Every line trains the same U-Net for {epochs} epochs at batch {batch} on "
+        f"the same {train} training images, and is scored with its final weights "
+        f"on the {val} validation images: mean, and lowest-highest, over seeds "
+        f"{seeds}. Each line adds one change to the line above it. The test "
+        "split is never read; the validation images only chose among these lines."
+    )
+
+
+def format_curve(table: pd.DataFrame) -> str:
+    """The learning curve as Markdown: training images against val mean IoU."""
+    rows = [
+        [
+            int(row["train_images"]),
+            row["seeds"],
+            f"{row['val_mean_iou_mean']:.4f} ({row['val_mean_iou_min']:.4f}-"
+            f"{row['val_mean_iou_max']:.4f})",
+        ]
+        for _, row in table.iterrows()
+    ]
+    header = ["training images", "seeds", "val mIoU: mean (min-max)"]
+    return markdown_table(header, rows, align="rlr")
+
+
+def render_ablation(results: Path) -> str:
+    """README's ablation section, built only from the tables in `results`."""
+    runs = pd.read_csv(results / "ablation_runs.csv")
+    table = pd.read_csv(results / "ablation.csv", dtype={"seeds": str})
+    parts = [describe_protocol(runs), format_ablation(table)]
+    curve = results / "learning_curve.csv"
+    if curve.is_file():
+        parts.append(
+            "**Learning curve.** The same recipe trained on nested subsets of "
+            "the training images (same epochs and batch), scored on the same "
+            "validation images."
+        )
+        parts.append(format_curve(pd.read_csv(curve, dtype={"seeds": str})))
+        parts.append(
+            "![Validation mean IoU against the number of training images]"
+            "(images/learning_curve.png)"
+        )
+    return "\n\n".join(parts)
