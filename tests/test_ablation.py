@@ -9,12 +9,12 @@ from matplotlib.figure import Figure
 from utils.ablation import (
     format_ablation,
     line_overrides,
-    plot_learning_curve,
     read_run,
     run_config,
     summarize,
 )
 from utils.config import REFERENCE_RECIPE, Config, save_config
+from utils.plots_compare import plot_learning_curve
 from utils.train import make_optimizer, make_schedule
 
 

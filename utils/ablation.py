@@ -14,10 +14,9 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
-from utils.plots import new_figure
+from utils.plots_compare import plot_learning_curve
 from utils.runs import read_history
 from utils.train import parse_args, run_training
 
@@ -107,21 +106,6 @@ def format_ablation(table: pd.DataFrame) -> str:
             )
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def plot_learning_curve(table: pd.DataFrame) -> Figure:
-    """Validation mean IoU (mean and range over seeds) against training images."""
-    fig = new_figure(figsize=(5.5, 3.6))
-    ax = fig.add_subplot()
-    x = table["train_images"]
-    ax.plot(x, table["val_mean_iou_mean"], marker="o", color="#3b6fb6")
-    ax.fill_between(x, table["val_mean_iou_min"], table["val_mean_iou_max"], alpha=0.25)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(x, [str(int(count)) for count in x])
-    ax.set_xlabel("training images")
-    ax.set_ylabel("val mean IoU (final model)")
-    ax.grid(alpha=0.3)
-    return fig
 
 
 def run_lines(config: Config, out: Path, names: list[str], seeds: list[int]):
