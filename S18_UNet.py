@@ -96,7 +96,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from utils import colab, evaluate, figures, lesson, metrics, pipeline, plots
-from utils import report, train, upload, variants, viewer
+from utils import plots_compare, predict, report, train, upload, variants, viewer
 from utils.architecture import plot_architecture
 from utils.config import config_from_env
 from utils.model import build_unet, conv_block, decoder_block, encoder_block
@@ -337,12 +337,14 @@ plots.plot_history(history)
 Markdown(report.describe_run(config.run_dir))
 
 # %% [markdown]
-# Evaluate on the held-out split (the official test list, or validation for
-# the reference's random split), beside the majority-class baseline.
+# Predict the held-out split (the official test list, or validation for the
+# reference's random split) once, in batches, and score it beside the
+# majority-class baseline; the figures below reuse these predictions.
 
 # %%
 eval_split = data.eval_split
-scores = evaluate.evaluate_model(model, data.eval_ds)
+predictions = {eval_split: predict.predict_split(model, data.eval_ds)}
+scores = evaluate.score_predictions(predictions[eval_split])
 evaluate.save_evaluation(scores, config.run_dir, eval_split)
 display(Markdown(f"**{eval_split} split**\n\n" + evaluate.format_scores(scores)))
 
@@ -361,18 +363,17 @@ plots.plot_class_iou(scores)
 # %% [markdown]
 # ## Predictions
 #
-# Predict the held-out split once, in batches, and show image, truth,
-# prediction and overlay with each image's IoU.
+# Show the first held-out images predicted above: image, truth, prediction
+# and overlay with each image's IoU.
 
 # %%
-predictions = {eval_split: evaluate.predict_masks(model, data.eval_ds)}
-plots.plot_predictions(*(array[:4] for array in predictions[eval_split]))
+plots.plot_predictions(predictions[eval_split].head(4))
 
 # %% [markdown]
 # Mark the wrongly labelled pixels in red.
 
 # %%
-plots.plot_error_map(*(array[:4] for array in predictions[eval_split]))
+plots.plot_error_map(predictions[eval_split].head(4))
 
 # %% [markdown]
 # Explore every image with the viewer: slider, split, opacity, error map.
@@ -380,7 +381,7 @@ plots.plot_error_map(*(array[:4] for array in predictions[eval_split]))
 
 # %%
 if "val" not in predictions:
-    predictions["val"] = evaluate.predict_masks(model, data.val)
+    predictions["val"] = predict.predict_split(model, data.val)
 view = viewer.make_viewer(predictions)
 display(view)
 view.figure
@@ -396,7 +397,7 @@ example = data.splits["val"][0].image
 image, pred_mask = upload.segment_image_bytes(
     model, example.read_bytes(), config.img_size
 )
-upload.plot_segmentation(image, pred_mask, title=f"as an upload: {example.name}")
+plots.render_example(image, None, pred_mask, title=f"as an upload: {example.name}")
 
 # %% [markdown]
 # ## Variants
@@ -414,16 +415,17 @@ display(Markdown(variants.format_variants_table(comparison, config, data)))
 # Compare the variants' validation mean IoU epoch by epoch.
 
 # %%
-variant_curves = variants.plot_variant_curves(variants.load_variant_histories(config))
+histories = variants.load_variant_histories(config)
+variant_curves = plots_compare.plot_variant_curves(histories)
 variant_curves
 
 # %% [markdown]
 # Compare their predictions on the same validation images.
 
 # %%
-images, masks, _ = predictions["val"]
-variant_grid = variants.plot_variant_predictions(
-    variants.predict_variants(config, data), images, masks
+val = predictions["val"]
+variant_grid = plots_compare.plot_variant_predictions(
+    variants.predict_variants(config, data), val.images, val.masks
 )
 variant_grid
 
@@ -436,7 +438,7 @@ variant_grid
 # %%
 figure_dir = f"{config.run_dir}/figures" if config.fast else "images"
 saved = figures.save_readme_figures(
-    figure_dir, history, *predictions[eval_split], scores, model
+    figure_dir, history, predictions[eval_split], scores, model
 )
 variant_figures = {
     "variant_curves": variant_curves,

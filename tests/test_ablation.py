@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 from utils import ablation
 from utils.ablation import (
     line_overrides,
-    plot_learning_curve,
     read_run,
     run_config,
     run_curve,
@@ -20,6 +19,7 @@ from utils.ablation import (
 )
 from utils.ablation_report import BEGIN, END, RESULT_FILES, render_ablation
 from utils.config import REFERENCE_RECIPE, Config, save_config
+from utils.plots_compare import plot_learning_curve
 from utils.train import make_optimizer, make_schedule
 
 

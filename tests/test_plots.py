@@ -1,15 +1,18 @@
 """Figures: each returns a Figure with the expected panels, titles and data."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from utils import architecture, figures, plots
+from utils import architecture, figures, plots, plots_compare
 from utils.config import CLASS_COLORS, CLASS_NAMES
 from utils.metrics import confusion_matrix, image_scores, scores_from_confusion
 from utils.model import ENCODER_FILTERS, build_unet
+from utils.predict import Predictions
 
 
 def make_batch(count: int = 3, size: int = 16, seed: int = 0):
@@ -20,6 +23,19 @@ def make_batch(count: int = 3, size: int = 16, seed: int = 0):
     pred_masks = masks.copy()
     pred_masks[:, :4] = (masks[:, :4] + 1) % 3
     return images, masks, pred_masks
+
+
+def make_predictions(count: int = 3, size: int = 16) -> Predictions:
+    """make_batch's masks with uint8 images, as predict_split keeps them."""
+    images, masks, pred_masks = make_batch(count, size)
+    return Predictions((images * 255).astype(np.uint8), masks, pred_masks)
+
+
+def pixels(fig: Figure) -> bytes:
+    """The figure drawn to raw RGBA pixels."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="rgba")
+    return buffer.getvalue()
 
 
 def make_scores(masks, pred_masks) -> dict:
@@ -99,18 +115,17 @@ def test_plot_history_rejects_an_empty_history():
 
 
 def test_plot_predictions_rows_columns_and_iou():
-    images, masks, pred_masks = make_batch(3)
-    fig = plots.plot_predictions(images, masks, pred_masks)
+    predictions = make_predictions(3)
+    fig = plots.plot_predictions(predictions)
     assert len(fig.axes) == 3 * 4
-    iou = image_scores(masks[1], pred_masks[1], 3)["mean_iou"]
+    iou = image_scores(predictions.masks[1], predictions.pred_masks[1], 3)["mean_iou"]
     assert titles(fig)[4] == f"image 1: IoU {iou:.2f}"
     assert titles(fig)[1:4] == ["true trimap", "predicted trimap", "prediction overlay"]
     assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 3
 
 
 def test_plot_error_map_titles_error_rates():
-    images, masks, pred_masks = make_batch(2)
-    fig = plots.plot_error_map(images, masks, pred_masks)
+    fig = plots.plot_error_map(make_predictions(2))
     assert titles(fig) == ["image 0: 25.0% wrong", "image 1: 25.0% wrong"]
 
 
@@ -155,6 +170,47 @@ def test_render_example_rejects_unknown_mode():
         plots.render_example(images[0], masks[0], pred_masks[0], mode="heatmap")
 
 
+def test_render_example_without_truth_shows_the_predicted_trimap():
+    images, _, pred_masks = make_batch(1)
+    fig = plots.render_example(images[0], None, pred_masks[0], title="cat.png")
+    assert titles(fig) == ["image", "predicted trimap", "prediction overlay"]
+    assert fig.get_suptitle() == "cat.png" and len(fig.legends) == 1
+    untitled = plots.render_example(images[0], None, pred_masks[0])
+    assert untitled.get_suptitle() == ""
+    with pytest.raises(ValueError, match="true mask"):
+        plots.render_example(images[0], None, pred_masks[0], mode="error")
+
+
+def test_unit_float_divides_uint8_only():
+    image = np.array([[[0, 51, 255]]], dtype=np.uint8)
+    expected = np.array([[[0.0, 0.2, 1.0]]], dtype=np.float32)
+    np.testing.assert_array_equal(plots.unit_float(image), expected)
+    floats = np.full((1, 1, 3), 0.5, dtype=np.float32)
+    assert plots.unit_float(floats) is floats
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        plots.plot_predictions,
+        plots.plot_error_map,
+        lambda p: plots.render_example(p.images[0], p.masks[0], p.pred_masks[0]),
+        lambda p: plots.render_example(p.images[0], None, p.pred_masks[0]),
+        lambda p: plots.render_example(
+            p.images[0], p.masks[0], p.pred_masks[0], "error"
+        ),
+        lambda p: plots_compare.plot_variant_predictions(
+            {"a": p.pred_masks}, p.images, p.masks
+        ),
+    ],
+)
+def test_uint8_images_draw_like_the_pipeline_floats(draw):
+    shown = make_predictions(2)
+    floats = shown.images.astype(np.float32) / 255
+    as_float = Predictions(floats, shown.masks, shown.pred_masks)
+    assert pixels(draw(shown)) == pixels(draw(as_float))
+
+
 def test_unet_blocks_follow_the_layers(small_model):
     blocks = architecture.unet_blocks(small_model)
     assert [len(block) for block in blocks["decoder"]] == [4, 4, 4, 4]
@@ -177,16 +233,10 @@ def test_plot_architecture_labels_come_from_the_layers(small_model, variant):
 
 
 def test_save_readme_figures_writes_every_png(tmp_path, small_model):
-    images, masks, pred_masks = make_batch(6, size=32)
-    scores = make_scores(masks, pred_masks)
+    predictions = make_predictions(6, size=32)
+    scores = make_scores(predictions.masks, predictions.pred_masks)
     paths = figures.save_readme_figures(
-        tmp_path / "figures",
-        make_history(5),
-        images,
-        masks,
-        pred_masks,
-        scores,
-        small_model,
+        tmp_path / "figures", make_history(5), predictions, scores, small_model
     )
     expected = ["architecture", "class_iou", "confusion_matrix", "error_map"]
     assert sorted(paths) == expected + ["predictions", "training_curves"]

@@ -11,12 +11,11 @@ from utils import variants
 from utils.config import Config, fast_config
 from utils.model import ENCODER_FILTERS, build_unet
 from utils.pipeline import make_datasets, take_examples
+from utils.plots_compare import plot_variant_curves, plot_variant_predictions
 from utils.variants import (
     VARIANTS,
     format_variants_table,
     load_variant_histories,
-    plot_variant_curves,
-    plot_variant_predictions,
     predict_variants,
     run_variants,
     variant_config,

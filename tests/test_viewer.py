@@ -6,16 +6,17 @@ import pytest
 
 from utils import viewer
 from utils.metrics import image_scores
+from utils.predict import Predictions
 
 
-def make_batch(count: int, seed: int):
+def make_batch(count: int, seed: int) -> Predictions:
     """Random 16x16 images and masks; predictions wrong in `seed + 2` rows."""
     rng = np.random.default_rng(seed)
-    images = rng.random((count, 16, 16, 3), dtype=np.float32)
+    images = rng.integers(0, 256, (count, 16, 16, 3)).astype(np.uint8)
     masks = rng.integers(0, 3, (count, 16, 16)).astype(np.uint8)
     pred_masks = masks.copy()
     pred_masks[:, : seed + 2] = (masks[:, : seed + 2] + 1) % 3
-    return images, masks, pred_masks
+    return Predictions(images, masks, pred_masks)
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_viewer_builds_and_shows_the_first_image(splits):
     render = dict(view.last_render)
     assert render.pop("stats") == view.stats.value
     assert render == {"split": "val", "index": 0, "mode": "prediction", "alpha": 0.5}
-    stats = image_scores(splits["val"][1][0], splits["val"][2][0], 3)
+    stats = image_scores(splits["val"].masks[0], splits["val"].pred_masks[0], 3)
     assert f"IoU {stats['mean_iou']:.3f}" in view.stats.value
     assert "image 1 of 3" in view.stats.value
     assert view.figure.get_suptitle().startswith(f"IoU {stats['mean_iou']:.3f}")
@@ -81,7 +82,7 @@ def test_prev_and_next_buttons_stay_inside_the_split(splits):
 
 
 def test_viewer_skips_empty_splits_and_needs_one(splits):
-    empty = tuple(array[:0] for array in splits["val"])
+    empty = splits["val"].head(0)
     view = viewer.make_viewer({"train": empty, "val": splits["val"]})
     assert view.split_dropdown.options == ("val",)
     with pytest.raises(ValueError, match="at least one split"):

@@ -22,13 +22,12 @@ if __name__ == "__main__":
     start_tensorflow_quietly()
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from utils.ablation_report import BEGIN, END, format_ablation, render_ablation
 from utils.ablation_report import save_results
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
 from utils.files import read_json
-from utils.plots import new_figure
+from utils.plots_compare import plot_learning_curve
 from utils.report import update_readme
 from utils.runs import RunFolder, is_finished, read_history
 from utils.train import parse_args, run_training
@@ -105,21 +104,6 @@ def summarize(rows: pd.DataFrame, by: str) -> pd.DataFrame:
     table.columns = [f"{score}_{stat}" for score, stat in table.columns]
     table["seeds"] = grouped["seed"].apply(lambda s: " ".join(map(str, s)))
     return table.reset_index()
-
-
-def plot_learning_curve(table: pd.DataFrame) -> Figure:
-    """Validation mean IoU (mean and range over seeds) against training images."""
-    fig = new_figure(figsize=(5.5, 3.6))
-    ax = fig.add_subplot()
-    x = table["train_images"]
-    ax.plot(x, table["val_mean_iou_mean"], marker="o", color="#3b6fb6")
-    ax.fill_between(x, table["val_mean_iou_min"], table["val_mean_iou_max"], alpha=0.25)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(x, [str(int(count)) for count in x])
-    ax.set_xlabel("training images")
-    ax.set_ylabel("val mean IoU (final model)")
-    ax.grid(alpha=0.3)
-    return fig
 
 
 def run_lines(config: Config, out: Path, names: list[str], seeds: list[int]):

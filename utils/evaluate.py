@@ -17,39 +17,35 @@ import numpy as np
 
 from utils.cli import report_errors
 from utils.config import CLASS_NAMES
-from utils.metrics import confusion_matrix, scores_from_confusion
+from utils.metrics import scores_from_confusion
+from utils.predict import Predictions, predict_batches
 from utils.runs import RunFolder
 from utils.tables import markdown_table
 
 
-def predict_masks(model: keras.Model, ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run `model` over a batched dataset once.
+def confusion_scores(cm: np.ndarray, class_names: tuple[str, ...]) -> dict:
+    """`scores_from_confusion` of the (C, C) counts, plus them under "confusion"."""
+    scores = scores_from_confusion(cm, class_names)
+    scores["confusion"] = cm.tolist()
+    return scores
 
-    Returns images (N, S, S, 3) float32, masks (N, S, S) and pred_masks (N, S, S)
-    uint8 class ids.
-    """
-    images, masks, pred_masks = [], [], []
-    for image, mask in ds:
-        logits = model(image, training=False)
-        images.append(np.asarray(image))
-        masks.append(np.asarray(mask)[..., 0].astype(np.uint8))
-        pred_masks.append(np.argmax(logits, axis=-1).astype(np.uint8))
-    return np.concatenate(images), np.concatenate(masks), np.concatenate(pred_masks)
+
+def score_predictions(
+    predictions: Predictions, class_names: tuple[str, ...] = CLASS_NAMES
+) -> dict:
+    """The scores of `evaluate_model` from a split already predicted."""
+    return confusion_scores(predictions.confusion(len(class_names)), class_names)
 
 
 def evaluate_model(
     model: keras.Model, ds, class_names: tuple[str, ...] = CLASS_NAMES
 ) -> dict:
     """Scores (see `scores_from_confusion`) plus the confusion matrix over `ds`."""
+    # Batch by batch, for callers that need no images: none are kept.
     cm = np.zeros((len(class_names),) * 2, dtype=np.int64)
-    for image, mask in ds:
-        # A direct call, not predict_on_batch: no retracing for the last,
-        # smaller batch or for each new model compared.
-        pred_mask = np.argmax(model(image, training=False), axis=-1)
-        cm += confusion_matrix(np.asarray(mask)[..., 0], pred_mask, len(class_names))
-    scores = scores_from_confusion(cm, class_names)
-    scores["confusion"] = cm.tolist()
-    return scores
+    for batch in predict_batches(model, ds):
+        cm += batch.confusion(len(class_names))
+    return confusion_scores(cm, class_names)
 
 
 def format_scores(scores: dict) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 import pandas as pd
 
 from utils.architecture import plot_architecture
@@ -16,14 +15,13 @@ from utils.plots import (
     plot_history,
     plot_predictions,
 )
+from utils.predict import Predictions
 
 
 def save_readme_figures(
     out_dir: str | Path,
     history: pd.DataFrame,
-    images: np.ndarray,
-    masks: np.ndarray,
-    pred_masks: np.ndarray,
+    predictions: Predictions,
     scores: dict,
     model: keras.Model,
     count: int = 4,
@@ -31,15 +29,15 @@ def save_readme_figures(
 ) -> dict[str, Path]:
     """Write the README's PNG figures into out_dir; return {name: path}.
 
-    images, masks, pred_masks as from evaluate.predict_masks (the first
-    `count` are drawn); scores as from evaluate.evaluate_model.
+    predictions as from predict.predict_split (the first `count` are drawn);
+    scores as from evaluate.score_predictions.
     """
-    examples = (images[:count], masks[:count], pred_masks[:count])
+    examples = predictions.head(count)
     # Drawn one at a time so a single figure is held in memory at once.
     draw = {
         "training_curves": lambda: plot_history(history),
-        "predictions": lambda: plot_predictions(*examples),
-        "error_map": lambda: plot_error_map(*examples),
+        "predictions": lambda: plot_predictions(examples),
+        "error_map": lambda: plot_error_map(examples),
         "confusion_matrix": lambda: plot_confusion(scores),
         "class_iou": lambda: plot_class_iou(scores),
         "architecture": lambda: plot_architecture(model),

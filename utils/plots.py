@@ -1,4 +1,4 @@
-"""Figures of the data, training curves, predictions, errors, scores and the U-Net.
+"""Figures of one run: its data, training curves, predictions, errors and scores.
 
 Every function returns a matplotlib Figure that pyplot has already let go of:
 a notebook shows it once when a cell returns it, and none pile up in memory.
@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from utils.config import CLASS_COLORS, CLASS_NAMES
 from utils.metrics import image_scores
+from utils.predict import Predictions
 
 ERROR_COLOR = (0.9, 0.05, 0.05)
 RENDER_MODES = ("prediction", "error")
@@ -39,15 +40,25 @@ def colorize_mask(mask: np.ndarray) -> np.ndarray:
     return palette[np.asarray(mask, dtype=np.intp)]
 
 
+def unit_float(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 image as float32 in [0, 1]; a float image as it is."""
+    if image.dtype == np.uint8:
+        # The pipeline's own conversion, so a figure is the same either way.
+        return image.astype(np.float32) / 255
+    return image
+
+
 def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend class colours over an (H, W, 3) [0, 1] image; alpha 0 is the image."""
-    return ((1 - alpha) * image + alpha * colorize_mask(mask)).astype(np.float32)
+    """Blend class colours over an (H, W, 3) image; alpha 0 is the image in [0, 1]."""
+    blend = (1 - alpha) * unit_float(image) + alpha * colorize_mask(mask)
+    return blend.astype(np.float32)
 
 
 def error_overlay(
     image: np.ndarray, mask: np.ndarray, pred_mask: np.ndarray, alpha: float = 0.6
 ) -> np.ndarray:
-    """The (H, W, 3) [0, 1] image with wrongly predicted pixels blended to red."""
+    """The (H, W, 3) image in [0, 1] with wrongly predicted pixels blended to red."""
+    image = unit_float(image)
     wrong = (mask != pred_mask)[..., None]
     red = (1 - alpha) * image + alpha * np.array(ERROR_COLOR)
     return np.where(wrong, red, image).astype(np.float32)
@@ -62,8 +73,8 @@ def class_legend_handles(class_names: tuple[str, ...] = CLASS_NAMES) -> list[Pat
 
 
 def show_panel(ax, picture: np.ndarray, title: str) -> None:
-    """Draw an RGB array pixel-exact, titled, without axis ticks."""
-    ax.imshow(np.clip(picture, 0, 1), interpolation="nearest")
+    """Draw an RGB array (uint8, or float in [0, 1]) pixel-exact, titled, no ticks."""
+    ax.imshow(np.clip(unit_float(picture), 0, 1), interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.set_axis_off()
 
@@ -78,7 +89,7 @@ def plot_examples(
 ) -> Figure:
     """Rows of image | trimap, titled with shapes, dtypes and value ranges.
 
-    images (N, H, W, 3) float in [0, 1]; masks (N, H, W) integer class ids.
+    images (N, H, W, 3) uint8, or float in [0, 1]; masks (N, H, W) class ids.
     """
     fig = new_figure(figsize=(5.5, 2.8 * len(images) + 0.4))
     axes = fig.subplots(len(images), 2, squeeze=False)
@@ -130,21 +141,18 @@ def plot_history(history: pd.DataFrame) -> Figure:
 
 
 def plot_predictions(
-    images: np.ndarray,
-    masks: np.ndarray,
-    pred_masks: np.ndarray,
+    predictions: Predictions,
     class_names: tuple[str, ...] = CLASS_NAMES,
     alpha: float = 0.5,
 ) -> Figure:
-    """N rows of image | true trimap | predicted trimap | overlay, IoU per row.
+    """A row of image | true trimap | predicted trimap | overlay per image, with IoU.
 
-    images (N, H, W, 3) float in [0, 1]; masks, pred_masks (N, H, W) class ids.
+    Every image of `predictions` is drawn: pass `predictions.head(count)`.
     """
-    fig = new_figure(figsize=(10, 2.7 * len(images) + 0.4))
-    axes = fig.subplots(len(images), 4, squeeze=False)
-    for i, (row, image, mask, pred_mask) in enumerate(
-        zip(axes, images, masks, pred_masks)
-    ):
+    fig = new_figure(figsize=(10, 2.7 * len(predictions) + 0.4))
+    axes = fig.subplots(len(predictions), 4, squeeze=False)
+    arrays = (predictions.images, predictions.masks, predictions.pred_masks)
+    for i, (row, image, mask, pred_mask) in enumerate(zip(axes, *arrays)):
         stats = image_scores(mask, pred_mask, len(class_names))
         show_panel(row[0], image, f"image {i}: IoU {stats['mean_iou']:.2f}")
         show_panel(row[1], colorize_mask(mask), "true trimap")
@@ -154,18 +162,12 @@ def plot_predictions(
     return fig
 
 
-def plot_error_map(
-    images: np.ndarray, masks: np.ndarray, pred_masks: np.ndarray
-) -> Figure:
-    """Each image with its wrong pixels in red, titled with its error rate.
-
-    images (N, H, W, 3) float in [0, 1]; masks, pred_masks (N, H, W) class ids.
-    """
-    fig = new_figure(figsize=(2.6 * len(images), 3.3))
-    axes = fig.subplots(1, len(images), squeeze=False)[0]
-    for i, (ax, image, mask, pred_mask) in enumerate(
-        zip(axes, images, masks, pred_masks)
-    ):
+def plot_error_map(predictions: Predictions) -> Figure:
+    """Each image of `predictions` with its wrong pixels in red and its error rate."""
+    fig = new_figure(figsize=(2.6 * len(predictions), 3.3))
+    axes = fig.subplots(1, len(predictions), squeeze=False)[0]
+    arrays = (predictions.images, predictions.masks, predictions.pred_masks)
+    for i, (ax, image, mask, pred_mask) in enumerate(zip(axes, *arrays)):
         rate = np.mean(mask != pred_mask)
         show_panel(
             ax, error_overlay(image, mask, pred_mask), f"image {i}: {rate:.1%} wrong"
@@ -225,7 +227,7 @@ def plot_class_iou(scores: dict) -> Figure:
 
 def render_example(
     image: np.ndarray,
-    mask: np.ndarray,
+    mask: np.ndarray | None,
     pred_mask: np.ndarray,
     mode: str = "prediction",
     alpha: float = 0.5,
@@ -234,17 +236,25 @@ def render_example(
 ) -> Figure:
     """Image | true trimap | prediction overlay or error map, with IoU and accuracy.
 
-    image (H, W, 3) float in [0, 1]; mask, pred_mask (H, W) class ids; mode is
-    "prediction" or "error"; alpha is the overlay's opacity in [0, 1].
+    image (H, W, 3) uint8, or float in [0, 1]; mask, pred_mask (H, W) class ids;
+    mode is "prediction" or "error"; alpha is the overlay's opacity in [0, 1].
+    Without a true mask (a photo of one's own) the middle panel is the
+    predicted trimap and the title gives no scores.
     """
     if mode not in RENDER_MODES:
         raise ValueError(f"mode must be one of {RENDER_MODES}, got {mode!r}")
-    stats = image_scores(mask, pred_mask, len(class_names))
+    if mask is None and mode == "error":
+        raise ValueError("the error map needs the true mask")
     fig = new_figure(figsize=(9, 3.7))
     axes = fig.subplots(1, 3)
     show_panel(axes[0], image, "image")
-    show_panel(axes[1], colorize_mask(mask), "true trimap")
     handles = class_legend_handles(class_names)
+    if mask is None:
+        show_panel(axes[1], colorize_mask(pred_mask), "predicted trimap")
+    else:
+        show_panel(axes[1], colorize_mask(mask), "true trimap")
+        stats = image_scores(mask, pred_mask, len(class_names))
+        title += f"IoU {stats['mean_iou']:.3f} · pixel accuracy {stats['accuracy']:.1%}"
     if mode == "prediction":
         show_panel(axes[2], overlay_mask(image, pred_mask, alpha), "prediction overlay")
     else:
@@ -252,7 +262,7 @@ def render_example(
         overlay = error_overlay(image, mask, pred_mask, alpha)
         show_panel(axes[2], overlay, f"wrong pixels ({rate:.1%})")
         handles.append(Patch(color=ERROR_COLOR, label="wrong pixel"))
-    scores = f"IoU {stats['mean_iou']:.3f} · pixel accuracy {stats['accuracy']:.1%}"
-    fig.suptitle(f"{title}{scores}")
+    if title:
+        fig.suptitle(title)
     add_legend(fig, handles)
     return fig

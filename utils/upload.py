@@ -1,4 +1,4 @@
-"""Segment a photo of your own pet: an upload widget and what it draws."""
+"""Segment a photo of your own pet: an upload widget and its handlers."""
 
 from __future__ import annotations
 
@@ -13,17 +13,9 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from utils.colab import in_colab
-from utils.config import CLASS_NAMES
 from utils.pipeline import load_image_bytes
-from utils.plots import (
-    add_legend,
-    class_legend_handles,
-    colorize_mask,
-    new_figure,
-    overlay_mask,
-    show_panel,
-)
-from utils.viewer import predict_one
+from utils.plots import render_example
+from utils.predict import predict_image
 
 BAD_IMAGE = "not an image file that can be decoded (JPEG, PNG, GIF, BMP)"
 EMPTY_UPLOAD = "the upload is empty"
@@ -52,29 +44,7 @@ def segment_image_bytes(
         image = load_image_bytes(data, img_size)
     except tf.errors.OpError as error:
         raise ValueError(BAD_IMAGE) from error
-    return image, predict_one(model, image)
-
-
-def plot_segmentation(
-    image: np.ndarray,
-    pred_mask: np.ndarray,
-    alpha: float = 0.5,
-    class_names: tuple[str, ...] = CLASS_NAMES,
-    title: str = "",
-) -> Figure:
-    """Image | predicted trimap | overlay, with the class legend.
-
-    image (S, S, 3) float in [0, 1]; pred_mask (S, S) class ids.
-    """
-    fig = new_figure(figsize=(9, 3.6))
-    axes = fig.subplots(1, 3)
-    show_panel(axes[0], image, "image")
-    show_panel(axes[1], colorize_mask(pred_mask), "predicted trimap")
-    show_panel(axes[2], overlay_mask(image, pred_mask, alpha), "prediction overlay")
-    if title:
-        fig.suptitle(title)
-    add_legend(fig, class_legend_handles(class_names))
-    return fig
+    return image, predict_image(model, image)
 
 
 def show_segmentation(
@@ -89,7 +59,7 @@ def show_segmentation(
         with output:
             print(message)
         return message
-    fig = plot_segmentation(image, pred_mask, title=name)
+    fig = render_example(image, None, pred_mask, title=name)
     with output:
         display(fig)
     return fig

@@ -1,4 +1,4 @@
-"""The assignment's four U-Nets: train each alike, compare them, plot them.
+"""The assignment's four U-Nets: train each alike, compare them.
 
 `python -m utils.variants --variant-epochs 20 --data-dir DIR --out runs/NAME` trains (or
 reloads) every variant into runs/NAME/variants/<slug>/ and writes the table
@@ -20,21 +20,13 @@ if __name__ == "__main__":
 import keras
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from utils.cli import report_errors
-from utils.config import CLASS_NAMES, Config
+from utils.config import Config
 from utils.evaluate import evaluate_model
-from utils.metrics import image_scores
-from utils.plots import (
-    add_legend,
-    class_legend_handles,
-    colorize_mask,
-    new_figure,
-    show_panel,
-)
 from utils.pipeline import PetData, make_dataset, make_datasets, take_examples
+from utils.plots_compare import plot_variant_curves, plot_variant_predictions
+from utils.predict import predict_batch
 from utils.runs import RunFolder, load_model, read_history
 from utils.tables import markdown_table
 from utils.train import MONITOR, build_model, fit_resumable, parse_args
@@ -191,47 +183,6 @@ def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) ->
     return "\n".join(lines)
 
 
-def plot_variant_curves(histories: dict[str, pd.DataFrame]) -> Figure:
-    """Validation mean IoU and validation loss per epoch, one line per variant."""
-    fig = new_figure(figsize=(11, 4))
-    axes = fig.subplots(1, 2)
-    panels = [
-        (MONITOR, "validation mean IoU"),
-        ("val_loss", "validation loss (each its own loss: CE and Dice differ)"),
-    ]
-    for ax, (column, title) in zip(axes, panels):
-        for name, history in histories.items():
-            ax.plot(history["epoch"] + 1, history[column], marker=".", label=name)
-        ax.set(title=title, xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(fontsize="small")
-    return fig
-
-
-def plot_variant_predictions(
-    predictions: dict[str, np.ndarray],
-    images: np.ndarray,
-    masks: np.ndarray,
-    count: int = 4,
-) -> Figure:
-    """Rows of image | truth | each variant's prediction (with its image mIoU)."""
-    rows = min(count, len(images), *(len(p) for p in predictions.values()))
-    cols = 2 + len(predictions)
-    fig = new_figure(figsize=(2.4 * cols, 2.5 * rows + 0.6))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for row in range(rows):
-        header = row == 0
-        show_panel(axes[row, 0], images[row], "image" if header else "")
-        show_panel(axes[row, 1], colorize_mask(masks[row]), "truth" if header else "")
-        for col, (name, pred_masks) in enumerate(predictions.items(), start=2):
-            score = image_scores(masks[row], pred_masks[row], len(CLASS_NAMES))
-            title = f"mIoU {score['mean_iou']:.2f}"
-            title = f"{name}\n{title}" if header else title
-            show_panel(axes[row, col], colorize_mask(pred_masks[row]), title)
-    add_legend(fig, class_legend_handles())
-    return fig
-
-
 def predict_variants(
     config: Config, data: PetData, names: list[str] | None = None, count: int = 4
 ) -> dict[str, np.ndarray]:
@@ -243,8 +194,7 @@ def predict_variants(
         if not path.is_file():
             print(f"{name}: no final.keras in {path.parent}, skipped.")
             continue
-        logits = load_model(path).predict(images, verbose=0)
-        predictions[name] = np.argmax(logits, axis=-1).astype(np.uint8)
+        predictions[name] = predict_batch(load_model(path), images)
     return predictions
 
 

@@ -14,12 +14,7 @@ from matplotlib.figure import Figure
 from utils.config import CLASS_NAMES
 from utils.metrics import image_scores
 from utils.plots import render_example
-
-
-def predict_one(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    """(S, S, 3) float32 image in [0, 1] -> (S, S) uint8 predicted class ids."""
-    logits = model(image[None], training=False)
-    return np.argmax(np.asarray(logits)[0], axis=-1).astype(np.uint8)
+from utils.predict import Predictions, predict_image
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -39,13 +34,11 @@ class SegmentationViewer(widgets.VBox):
 
     def __init__(
         self,
-        splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        splits: dict[str, Predictions],
         class_names: tuple[str, ...] = CLASS_NAMES,
     ):
         super().__init__()
-        self.splits = {
-            name: arrays for name, arrays in splits.items() if len(arrays[0])
-        }
+        self.splits = {name: split for name, split in splits.items() if len(split)}
         if not self.splits:
             raise ValueError("the viewer needs at least one split with images")
         self.class_names = class_names
@@ -100,7 +93,7 @@ class SegmentationViewer(widgets.VBox):
 
     def _count(self, split: str) -> int:
         """Number of images in a split."""
-        return len(self.splits[split][0])
+        return len(self.splits[split])
 
     def _on_split(self, change: dict) -> None:
         """Fit the slider to the new split, then draw once."""
@@ -120,7 +113,9 @@ class SegmentationViewer(widgets.VBox):
         """Redraw the current image and its stats from the controls' values."""
         split, index = self.split_dropdown.value, self.index_slider.value
         mode, alpha = self.mode_buttons.value, self.alpha_slider.value
-        image, mask, pred_mask = (array[index] for array in self.splits[split])
+        shown = self.splits[split]
+        image, mask = shown.images[index], shown.masks[index]
+        pred_mask = shown.pred_masks[index]
         stats = image_scores(mask, pred_mask, len(self.class_names))
         self.stats.value = (
             f"<b>{html.escape(split)}</b> image {index + 1} of {self._count(split)}: "
@@ -135,13 +130,9 @@ class SegmentationViewer(widgets.VBox):
 
 
 def make_viewer(
-    splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-    class_names: tuple[str, ...] = CLASS_NAMES,
+    splits: dict[str, Predictions], class_names: tuple[str, ...] = CLASS_NAMES
 ) -> SegmentationViewer:
-    """The viewer widget over {split: (images, masks, pred_masks)} from predict_masks.
-
-    images (N, S, S, 3) float32 in [0, 1]; masks, pred_masks (N, S, S) uint8.
-    """
+    """The viewer widget over {split: Predictions} from `predict.predict_split`."""
     return SegmentationViewer(splits, class_names)
 
 
@@ -172,7 +163,7 @@ class PredictionCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Predict the image and replace the previous epoch's figure."""
-        pred_mask = predict_one(self.model, self.image)
+        pred_mask = predict_image(self.model, self.image)
         shown = (self.image, self.mask, pred_mask, self.mode, self.alpha)
         title = f"epoch {epoch + 1}: "
         self.figure = render_example(*shown, self.class_names, title=title)
