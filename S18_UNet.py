@@ -96,7 +96,8 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from utils import colab, evaluate, figures, lesson, metrics, pipeline, plots
-from utils import plots_compare, predict, report, train, upload, variants, viewer
+from utils import plots_compare, predict, recipe, report, train, upload
+from utils import variants, viewer
 from utils.architecture import plot_architecture
 from utils.config import config_from_env
 from utils.model import build_unet, conv_block, decoder_block, encoder_block
@@ -232,7 +233,7 @@ Markdown(lesson.source_markdown(build_unet))
 # training, moving averages when predicting.
 
 # %%
-model = train.build_model(config, steps_per_epoch=len(data.train))
+model = recipe.build_model(config, steps_per_epoch=len(data.train))
 
 # %% [markdown]
 # The architecture, drawn from the model's own layers: each box is a block

@@ -36,7 +36,7 @@ from utils.data import Pair, scan_pets
 from utils.pipeline import make_dataset
 from utils.synthetic import make_synthetic_pets
 from utils.tables import markdown_table
-from utils.train import build_model
+from utils.recipe import build_model
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
 SCALING_COUNTS = (250, 500, 1000)

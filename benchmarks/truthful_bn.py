@@ -27,7 +27,8 @@ from utils.pipeline import PetData, make_dataset, make_datasets
 from utils.report import save_run_record
 from utils.runs import read_history
 from utils.tables import markdown_table
-from utils.train import build_model, fit_resumable, parse_args
+from utils.recipe import build_model
+from utils.train import fit_resumable, parse_args
 
 
 class KeepWeights(keras.callbacks.Callback):

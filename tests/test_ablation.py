@@ -20,7 +20,7 @@ from utils.ablation import (
 from utils.ablation_report import BEGIN, END, RESULT_FILES, render_ablation
 from utils.config import REFERENCE_RECIPE, Config, save_config
 from utils.plots_compare import plot_learning_curve
-from utils.train import make_optimizer, make_schedule
+from utils.recipe import make_optimizer, make_schedule
 
 
 def test_each_line_keeps_the_changes_before_it():

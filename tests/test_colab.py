@@ -14,7 +14,7 @@ import tensorflow as tf  # noqa: E402
 
 from utils import colab  # noqa: E402
 from utils.config import Config, fast_config  # noqa: E402
-from utils.train import build_model  # noqa: E402
+from utils.recipe import build_model  # noqa: E402
 
 COLAB = {"google.colab": types.SimpleNamespace()}
 

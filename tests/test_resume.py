@@ -11,7 +11,8 @@ from tests.callbacks import StopAfterEpoch
 from utils.config import fast_config
 from utils.pipeline import make_datasets
 from utils.runs import read_history
-from utils.train import build_model, finish_run, fit_resumable
+from utils.recipe import build_model
+from utils.train import finish_run, fit_resumable
 
 
 class PoisonWeights(keras.callbacks.Callback):

@@ -11,11 +11,11 @@ from utils import evaluate
 from utils.config import fast_config, load_config
 from utils.pipeline import make_datasets
 from utils.batchnorm import recalibrate_batchnorm
+from utils.recipe import build_model
 from utils.runs import checkpoint_folder, load_model, read_history
 from utils.train import (
     MONITOR,
     PATIENCE,
-    build_model,
     fit_resumable,
     main,
     make_callbacks,

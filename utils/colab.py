@@ -56,7 +56,7 @@ def configure_device(
     # `python -m benchmarks.training --compare-jit` measures what XLA does on a CPU.
     mixed_precision = bool(gpus) if mixed_precision is None else mixed_precision
     jit_compile = bool(gpus) if jit_compile is None else jit_compile
-    # The choice goes into Config; train.build_model applies it to its layers.
+    # The choice goes into Config; recipe.build_model applies it to its layers.
     policy = "mixed_float16" if mixed_precision else "float32"
     device = "CPU"
     if gpus:

@@ -29,7 +29,8 @@ from utils.plots_compare import plot_variant_curves, plot_variant_predictions
 from utils.predict import predict_batch
 from utils.runs import RunFolder, load_model, read_history
 from utils.tables import markdown_table
-from utils.train import MONITOR, build_model, fit_resumable, parse_args
+from utils.recipe import build_model
+from utils.train import MONITOR, fit_resumable, parse_args
 
 # "BCE" in the assignment means sparse categorical cross-entropy from logits
 # ("ce"): the masks have 3 classes, so binary cross-entropy does not apply.
