@@ -2,7 +2,9 @@
 
 `python -m benchmarks.training` times training, inference and data preparation;
 `python -m benchmarks.data DIR` compares the reference's NumPy loader with the
-pipeline. results/benchmark.md holds their output on this project's machine.
+pipeline; `python -m benchmarks.truthful_bn` checks that validation logged during
+training describes the model. results/benchmark.md holds the first two's output on
+this project's machine.
 """
 
 from pathlib import Path

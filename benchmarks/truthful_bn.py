@@ -23,12 +23,10 @@ import keras
 from utils.batchnorm import recalibrate_batchnorm
 from utils.cli import report_errors
 from utils.config import Config
-from utils.pipeline import PetData, make_dataset, make_datasets
-from utils.report import save_run_record
+from utils.pipeline import PetData, make_dataset
 from utils.runs import read_history
 from utils.tables import markdown_table
-from utils.recipe import build_model
-from utils.train import fit_resumable, parse_args
+from utils.train import config_from_args, fit_resumable, make_parser, prepare_run
 
 
 class KeepWeights(keras.callbacks.Callback):
@@ -130,16 +128,16 @@ def run_check(config: Config, epochs: list[int], folder: Path) -> list[dict]:
             f"--check-epochs {outside} lie outside the run's 1..{config.epochs} "
             "epochs: choose epochs the run trains, or more --epochs."
         )
-    keras.utils.set_random_seed(config.seed)
-    data = make_datasets(config)
-    save_run_record(data, config.run_dir)
-    model = build_model(config, steps_per_epoch=len(data.train))
-    fit_resumable(model, data, config, [KeepWeights(folder, set(epochs))], verbose=2)
+    config, data, model = prepare_run(config)
+    keep = KeepWeights(folder, set(epochs))
+    history = fit_resumable(model, data, config, [keep], verbose=2)
     missing = [e for e in epochs if not weights_path(folder, e).is_file()]
     if missing:
         raise ValueError(
-            f"{folder} lacks the weights of epochs {missing}: that run finished "
-            "before they were kept. Use a new --out folder to train it again."
+            f"{folder} lacks the weights of epochs {missing}; the run in "
+            f"{config.run_dir} logged {len(history)} epochs. Its weights are kept "
+            "only while it trains: check a new run (another --out), without "
+            "early stopping."
         )
     return [compare_epoch(model, config, data, e, folder) for e in epochs]
 
@@ -147,14 +145,18 @@ def run_check(config: Config, epochs: list[int], folder: Path) -> list[dict]:
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m benchmarks.truthful_bn`."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.truthful_bn")
+    prog = "python -m benchmarks.truthful_bn"
+    parser = argparse.ArgumentParser(
+        prog=prog, parents=[make_parser(prog, add_help=False)]
+    )
     parser.add_argument("--check-epochs", type=int, nargs="+", default=[5, 10, 15, 20])
     parser.add_argument("--weights-dir", help="default: OUT/../<name>_epoch_weights")
-    args, rest = parser.parse_known_args(argv)
-    config = parse_args(rest, prog="python -m benchmarks.truthful_bn")
+    options = vars(parser.parse_args(argv))
+    epochs, weights_dir = options.pop("check_epochs"), options.pop("weights_dir")
+    config = config_from_args(options)
     run_dir = Path(config.run_dir)
-    folder = Path(args.weights_dir or run_dir.parent / f"{run_dir.name}_epoch_weights")
-    print(format_comparison(run_check(config, args.check_epochs, folder)))
+    folder = Path(weights_dir or run_dir.parent / f"{run_dir.name}_epoch_weights")
+    print(format_comparison(run_check(config, epochs, folder)))
 
 
 if __name__ == "__main__":

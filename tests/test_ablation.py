@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from benchmarks import truthful_bn
 from utils import ablation
 from utils.ablation import (
     line_overrides,
@@ -195,3 +196,23 @@ def test_learning_curve_is_a_figure(tmp_path):
     assert isinstance(fig, Figure)
     line = fig.axes[0].lines[0]
     assert list(line.get_ydata()) == pytest.approx([0.4, 0.5, 0.6])
+
+
+def test_curve_refuses_a_full_line_without_finished_runs(tmp_path):
+    (tmp_path / "flip" / "seed42").mkdir(parents=True)
+    with pytest.raises(ValueError, match="holds no finished run"):
+        run_curve(Config(augment="flip"), tmp_path, [], [], full_line="flip")
+
+
+def test_curve_refuses_a_full_line_with_another_dropout(tmp_path):
+    _fake_run(tmp_path / "flip" / "seed42", 42, 0.6, augment="flip", dropout=0.1)
+    with pytest.raises(ValueError, match="another recipe \\(dropout\\)"):
+        run_curve(Config(augment="flip"), tmp_path, [], [], full_line="flip")
+
+
+@pytest.mark.parametrize("command", [ablation.main, truthful_bn.main])
+def test_commands_list_the_training_flags_in_their_help(command, capsys):
+    with pytest.raises(SystemExit):
+        command(["--help"])
+    text = capsys.readouterr().out
+    assert "--learning-rate" in text and "--augment" in text and "--out" in text

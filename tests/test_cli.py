@@ -9,7 +9,8 @@ import pytest
 
 import benchmarks.data
 import benchmarks.training
-from utils import data, evaluate, report, train, variants
+import benchmarks.truthful_bn
+from utils import ablation, data, evaluate, report, train, variants
 from utils.cli import report_errors
 from utils.config import Config
 
@@ -48,6 +49,18 @@ def test_unexpected_error_keeps_its_traceback():
             "is not an Oxford-IIIT Pet",
         ),
         (benchmarks.data.main, ["{tmp}/none"], {}, "is not an Oxford-IIIT Pet folder"),
+        (
+            ablation.main,
+            ["report", "--out", "{tmp}", "--save", "{tmp}/none"],
+            {},
+            "ablation_runs.csv",
+        ),
+        (
+            benchmarks.truthful_bn.main,
+            ["--fast", "--epochs", "2", "--check-epochs", "3"],
+            {},
+            "lie outside the run's 1..2 epochs",
+        ),
     ],
     ids=[
         "train-epochs",
@@ -59,6 +72,8 @@ def test_unexpected_error_keeps_its_traceback():
         "report",
         "benchmarks.training",
         "benchmarks.data",
+        "ablation-report",
+        "benchmarks.truthful_bn",
     ],
 )
 def test_command_prints_one_line_for_an_expected_error(

@@ -70,6 +70,7 @@ def layout_rows() -> dict[str, set[str]]:
 
 
 def project_modules() -> list[Path]:
+    """Every module of the project's packages, sorted."""
     return sorted(
         path
         for package in PACKAGES

@@ -1,4 +1,5 @@
-"""utils/pipeline.py: resizing, loading, augmentation, batching, the uint8 cache, fast mode."""
+"""utils/data.py's scanning pass (resize, load, the uint8 cache) and utils/pipeline.py's
+batches (augmentation, batching, fast mode)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""utils/splits.py: the seeded subsets of the training split (split_pairs is in
-test_data.py, beside the folders it splits)."""
+"""utils/splits.py: the seeded subsets of the training split.
+
+split_pairs is tested in test_data.py, beside the folders it splits.
+"""
 
 import pytest
 
@@ -28,5 +30,6 @@ def test_stats_pairs_is_a_fixed_seeded_order_capped_at_count():
     pairs = fake_pairs(6)
     first = stats_pairs(pairs, 4, seed=1)
     assert len(first) == 4 and len(set(first)) == 4
+    assert first != pairs[:4]  # shuffled, not the split's first pairs
     assert stats_pairs(pairs, 4, seed=1) == first
     assert sorted(stats_pairs(pairs, 100, seed=1), key=pairs.index) == pairs

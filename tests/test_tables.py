@@ -1,5 +1,7 @@
 """utils/tables.py: the Markdown every table of the project is written in."""
 
+import pytest
+
 from utils.tables import markdown_table
 
 
@@ -15,3 +17,8 @@ def test_columns_default_to_markdown_alignment_and_empty_cells_stay_one_space():
     assert table == (
         "| metric | model | baseline |\n| --- | --- | --- |\n| mean Dice | 0.7 | |"
     )
+
+
+def test_an_alignment_per_column_is_required():
+    with pytest.raises(ValueError, match="one of l, r per column"):
+        markdown_table(["a", "b"], [[1, 2]], align="r")

@@ -2,16 +2,18 @@
 
 `python -m utils.ablation lines --data-dir DIR --split random --out runs/ablation`
 trains (or reloads) each line of `CHANGES` for every seed into
-OUT/<line>/seed<k>/ and writes ablation.csv and ablation.md into OUT.
-`python -m utils.ablation curve ... --counts 40 80 160 [--full-line LINE]` does
-the same for the learning curve (OUT/curve/n<count>/seed<k>/,
-learning_curve.csv/.png); `report` puts the tables in results/ and README.
+OUT/<line>/seed<k>/ and writes ablation_runs.csv, ablation.csv and ablation.md
+into OUT. `python -m utils.ablation curve ... --counts 40 80 160 [--full-line
+LINE]` does the same for the learning curve (OUT/curve/n<count>/seed<k>/,
+learning_curve.csv/.png); `report` copies the tables into results/ and, with
+--readme, fills README's ablation block.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 
 if __name__ == "__main__":
@@ -25,12 +27,13 @@ import pandas as pd
 
 from utils.ablation_report import BEGIN, END, format_ablation, render_ablation
 from utils.ablation_report import save_results
+from utils.cli import report_errors
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
 from utils.files import read_json
 from utils.plots_compare import plot_learning_curve
 from utils.report import update_readme
-from utils.runs import RunFolder, is_finished, read_history
-from utils.train import parse_args, run_training
+from utils.runs import WHERE_FIELDS, RunFolder, is_finished, read_history
+from utils.train import config_from_args, make_parser, run_training
 
 # Each line adds one change to the line before it, starting from the
 # reference's recipe (Adam 1e-3, cross-entropy, no augmentation).
@@ -41,6 +44,17 @@ CHANGES = (
     ("cosine", "+ 1 warm-up epoch, cosine decay", dict(schedule="cosine")),
     ("ce+dice", "+ cross-entropy + Dice loss", dict(loss="ce+dice")),
     ("adamw", "+ AdamW, weight decay 0.05", dict(optimizer="adamw", weight_decay=0.05)),
+)
+# The ablation command's own options; the rest are the training flags.
+OWN_OPTIONS = (
+    "what",
+    "seeds",
+    "lines",
+    "counts",
+    "full_line",
+    "save",
+    "images",
+    "readme",
 )
 
 
@@ -153,6 +167,11 @@ def run_curve(
     finished = sorted(filter(is_finished, (out / "curve").glob("n*/seed*")))
     if full_line:
         full = finished_runs(out / full_line)
+        if not full:
+            raise ValueError(
+                f"{out / full_line} holds no finished run to give the curve's "
+                "full-data point: train that line first, or leave --full-line out."
+            )
         for run_dir in full:
             check_same_recipe(config, load_config(RunFolder(run_dir).config), run_dir)
         finished += full
@@ -165,9 +184,10 @@ def run_curve(
 
 
 def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
-    """Refuse a run trained with another recipe, epochs or batch than `config`."""
-    fields = [*REFERENCE_RECIPE, "epochs", "batch_size", "img_size", "split"]
-    differ = [f for f in fields if getattr(config, f) != getattr(other, f)]
+    """Refuse a run whose settings differ from `config`'s beyond seed and size."""
+    ignored = WHERE_FIELDS | {"seed", "run_dir", "train_images"}
+    mine, theirs = dataclasses.asdict(config), dataclasses.asdict(other)
+    differ = [f for f in mine if f not in ignored and mine[f] != theirs[f]]
     if differ:
         raise ValueError(
             f"{run_dir} was trained with another recipe ({', '.join(differ)}); "
@@ -176,24 +196,33 @@ def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
         )
 
 
+@report_errors
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m utils.ablation {lines,curve} [training flags]`."""
-    parser = argparse.ArgumentParser(prog="python -m utils.ablation")
-    parser.add_argument("what", choices=["lines", "curve", "report"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43])
-    parser.add_argument("--lines", nargs="+", default=[n for n, _, _ in CHANGES])
-    parser.add_argument("--counts", type=int, nargs="+", default=[40, 80, 160, 331])
-    parser.add_argument("--full-line", help="ablation line giving the full-data point")
-    parser.add_argument("--save", default="results", help="report: tables go here")
-    parser.add_argument("--images", default="images", help="report: figure goes here")
-    parser.add_argument("--readme", help="report: README whose ablation block to fill")
-    args, rest = parser.parse_known_args(argv)
-    config = parse_args(rest, prog="python -m utils.ablation")
+    """Entry point of `python -m utils.ablation {lines,curve,report} [flags]`."""
+    prog = "python -m utils.ablation"
+    parser = argparse.ArgumentParser(
+        prog=prog, parents=[make_parser(prog, add_help=False)]
+    )
+    add = parser.add_argument
+    add("what", choices=["lines", "curve", "report"])
+    add("--seeds", type=int, nargs="+", default=[42, 43])
+    add("--lines", nargs="+", default=[n for n, _, _ in CHANGES])
+    add("--counts", type=int, nargs="+", default=[40, 80, 160])
+    add("--full-line", help="curve: the ablation line giving the full-data point")
+    add("--save", default="results", help="report: tables go here")
+    add("--images", default="images", help="report: the figure goes here")
+    add("--readme", help="report: README whose ablation block to fill")
+    options = vars(parser.parse_args(argv))
+    args = argparse.Namespace(**{k: options.pop(k) for k in OWN_OPTIONS})
+    config = config_from_args(options)
     out = Path(config.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.what == "report":
         save_results(out, Path(args.save), Path(args.images))
-        section = render_ablation(Path(args.save))
+        # README links the figure relative to its own folder.
+        where = Path(args.readme).parent if args.readme else Path.cwd()
+        link = Path(os.path.relpath(args.images, where))
+        section = render_ablation(Path(args.save), link)
         if args.readme:
             update_readme(args.readme, section, BEGIN, END)
         print(section)

@@ -36,7 +36,12 @@ def format_ablation(table: pd.DataFrame) -> str:
 
 
 def save_results(out: Path, results: Path, images: Path) -> None:
-    """Copy the ablation's tables into `results` and the curve's figure into `images`."""
+    """Copy the ablation's tables into `results`, the curve's figure into `images`."""
+    if not (out / "ablation_runs.csv").is_file():
+        raise FileNotFoundError(
+            f"{out / 'ablation_runs.csv'} is missing: tabulate the ablation first "
+            "(python -m utils.ablation lines ... --out OUT), then report that OUT."
+        )
     results.mkdir(parents=True, exist_ok=True)
     for name in RESULT_FILES:
         if (out / name).is_file():
@@ -77,8 +82,11 @@ def format_curve(table: pd.DataFrame) -> str:
     return markdown_table(header, rows, align="rlr")
 
 
-def render_ablation(results: Path) -> str:
-    """README's ablation section, built only from the tables in `results`."""
+def render_ablation(results: Path, images: Path = Path("images")) -> str:
+    """README's ablation section, built only from the tables in `results`.
+
+    `images` is the folder of the curve's figure, as README links it.
+    """
     runs = pd.read_csv(results / "ablation_runs.csv")
     table = pd.read_csv(results / "ablation.csv", dtype={"seeds": str})
     parts = [describe_protocol(runs), format_ablation(table)]
@@ -90,8 +98,6 @@ def render_ablation(results: Path) -> str:
             "validation images."
         )
         parts.append(format_curve(pd.read_csv(curve, dtype={"seeds": str})))
-        parts.append(
-            "![Validation mean IoU against the number of training images]"
-            "(images/learning_curve.png)"
-        )
+        alt = "Validation mean IoU against the number of training images"
+        parts.append(f"![{alt}]({(images / 'learning_curve.png').as_posix()})")
     return "\n\n".join(parts)

@@ -24,6 +24,7 @@ from utils.cli import report_errors
 from utils.splits import split_pairs
 
 AUTOTUNE = tf.data.AUTOTUNE
+SCAN_SIZE = 16  # pixels a side while only validating
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = (
     "DIR/images/<stem>.jpg, DIR/annotations/trimaps/<stem>.png and, for the "
@@ -227,11 +228,14 @@ def load_example(
     return image, resize_mask(trimap, img_size), code
 
 
-def read_examples(pairs: list[Pair], img_size: int, cache: str = "") -> tf.data.Dataset:
+def read_examples(
+    pairs: list[Pair], img_size: int, cache: str | None = ""
+) -> tf.data.Dataset:
     """Decode, check and resize `pairs` in parallel, cached in memory or a file.
 
     Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
-    pairs with a file that cannot be decoded are dropped.
+    pairs with a file that cannot be decoded are dropped. `cache` None keeps
+    nothing (a pass that only validates).
     """
 
     def load(stem, image_path, trimap_path):
@@ -240,16 +244,17 @@ def read_examples(pairs: list[Pair], img_size: int, cache: str = "") -> tf.data.
 
     ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
     ds = ds.ignore_errors()
-    return ds.cache(cache)
+    return ds if cache is None else ds.cache(cache)
 
 
 def prepare_examples(
-    data_dir: str | Path, img_size: int, cache: str = ""
+    data_dir: str | Path, img_size: int, cache: str | None = ""
 ) -> tuple[ScanReport, tf.data.Dataset]:
     """Validate and cache a data folder in one pass: its report and examples.
 
     Every pair is decoded once: the pass that checks it also fills the cache
-    of `read_examples` that the datasets of `make_dataset` then read.
+    of `read_examples` (see there; None caches nothing) that the datasets of
+    `make_dataset` then read.
     """
     candidates, skipped = find_pairs(data_dir)
     examples = read_examples(candidates, img_size, cache)
@@ -257,9 +262,10 @@ def prepare_examples(
     return build_report(data_dir, candidates, skipped, found), examples
 
 
-def scan_pets(data_dir: str | Path, img_size: int = 128) -> ScanReport:
+def scan_pets(data_dir: str | Path) -> ScanReport:
     """Pair images and trimaps by stem and decode each pair to validate it."""
-    return prepare_examples(data_dir, img_size)[0]
+    # The report does not depend on the size, and nothing is kept.
+    return prepare_examples(data_dir, SCAN_SIZE, cache=None)[0]
 
 
 @report_errors

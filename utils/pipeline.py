@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from utils.config import Config
 from utils.data import (
+    AUTOTUNE,
     Pair,
     ScanReport,
     decode_image,
@@ -19,8 +20,6 @@ from utils.data import (
 )
 from utils.splits import split_pairs, stats_pairs, subset_train
 from utils.synthetic import make_synthetic_pets
-
-AUTOTUNE = tf.data.AUTOTUNE
 
 
 def to_model_inputs(image: tf.Tensor, mask: tf.Tensor):

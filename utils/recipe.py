@@ -1,5 +1,7 @@
-"""The training recipe: the config's U-Net, compiled with its optimizer, learning-rate
-schedule, loss, metrics and precision."""
+"""The training recipe: the config's U-Net compiled with optimizer, loss and metrics.
+
+Also the learning-rate schedule and the precision policy the layers are built in.
+"""
 
 from __future__ import annotations
 

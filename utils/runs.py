@@ -1,6 +1,7 @@
 """A run folder: the names of its files, its log, its checks, its saved models.
 
-This module alone spells the layout; every other module asks `RunFolder`.
+This module spells a run folder's layout; every other module asks `RunFolder`.
+(The figures a notebook run saves go where the notebook names them.)
 """
 
 from __future__ import annotations

@@ -104,6 +104,6 @@ def subset_train(pairs: list[Pair], count: int | None, seed: int) -> list[Pair]:
 
 
 def stats_pairs(pairs: list[Pair], count: int, seed: int) -> list[Pair]:
-    """Up to `count` training pairs in a fixed, seeded order, for BatchNorm statistics."""
+    """Up to `count` training pairs in a fixed, seeded order (BatchNorm statistics)."""
     order = np.random.default_rng(seed).permutation(len(pairs))[:count]
     return [pairs[i] for i in order]

@@ -11,7 +11,10 @@ def markdown_table(
     header: Sequence[str], rows: Iterable[Sequence], align: str = ""
 ) -> str:
     """Header, rule and rows as a Markdown table; `align`: 'l' or 'r' per column."""
-    rules = [RULES[side] for side in align or "l" * len(header)]
+    align = align or "l" * len(header)
+    if len(align) != len(header):
+        raise ValueError(f"align {align!r} must give one of l, r per column")
+    rules = [RULES[side] for side in align]
     return "\n".join(table_line(line) for line in [header, rules, *rows])
 
 

@@ -170,10 +170,9 @@ def finish_run(model: keras.Model, config: Config) -> None:
     shutil.rmtree(checkpoint_folder(config).backup, ignore_errors=True)
 
 
-def run_training(config: Config, verbose: int | str = "auto") -> dict:
-    """The whole job: data, model, resumable fit, evaluation on the held-out split."""
+def prepare_run(config: Config) -> tuple[Config, PetData, keras.Model]:
+    """A command's set-up: the device's precision, the seed, data, record, model."""
     from utils.colab import configure_device
-    from utils.evaluate import save_evaluation
     from utils.report import save_run_record
 
     device = configure_device()
@@ -185,16 +184,28 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(config)
     save_run_record(data, config.run_dir)
-    model = build_model(config, steps_per_epoch=len(data.train))
+    return config, data, build_model(config, steps_per_epoch=len(data.train))
+
+
+def run_training(config: Config, verbose: int | str = "auto") -> dict:
+    """The whole job: data, model, resumable fit, evaluation on the held-out split."""
+    from utils.evaluate import save_evaluation
+
+    config, data, model = prepare_run(config)
     history = fit_resumable(model, data, config, verbose=verbose)
     scores = evaluate_model(model, data.eval_ds)
     save_evaluation(scores, config.run_dir, data.eval_split)
     return {"model": model, "history": history, "scores": scores, "data": data}
 
 
-def make_parser(prog: str = "python -m utils.train") -> argparse.ArgumentParser:
-    """The command's flags; each one's `dest` is the Config field it sets."""
-    parser = argparse.ArgumentParser(prog=prog)
+def make_parser(
+    prog: str = "python -m utils.train", add_help: bool = True
+) -> argparse.ArgumentParser:
+    """The training flags; each one's `dest` is the Config field it sets.
+
+    Other commands take them as a parent parser (`add_help=False`).
+    """
+    parser = argparse.ArgumentParser(prog=prog, add_help=add_help)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--variant-epochs", type=int, dest="variant_epochs")
     parser.add_argument("--batch-size", type=int, dest="batch_size")
@@ -222,7 +233,12 @@ def make_parser(prog: str = "python -m utils.train") -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train"):
     """Command-line flags -> Config (unset flags keep the S18_* env or defaults)."""
-    args = vars(make_parser(prog).parse_args(argv))
+    return config_from_args(vars(make_parser(prog).parse_args(argv)))
+
+
+def config_from_args(args: dict) -> Config:
+    """Parsed training flags (dest -> value) -> Config; unset ones keep env/defaults."""
+    args = dict(args)
     env = dict(os.environ, S18_FAST="1") if args.pop("fast") else os.environ
     return config_from_env(env, **{k: v for k, v in args.items() if v is not None})
 
