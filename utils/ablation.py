@@ -32,7 +32,7 @@ from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
 from utils.files import read_json
 from utils.plots_compare import plot_learning_curve
 from utils.report import update_readme
-from utils.runs import WHERE_FIELDS, RunFolder, is_finished, read_history
+from utils.runs import RunFolder, differing_settings, is_finished, read_history
 from utils.train import config_from_args, make_parser, run_training
 
 # Each line adds one change to the line before it, starting from the
@@ -185,9 +185,7 @@ def run_curve(
 
 def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
     """Refuse a run whose settings differ from `config`'s beyond seed and size."""
-    ignored = WHERE_FIELDS | {"seed", "run_dir", "train_images"}
-    mine, theirs = dataclasses.asdict(config), dataclasses.asdict(other)
-    differ = [f for f in mine if f not in ignored and mine[f] != theirs[f]]
+    differ = differing_settings(config, other, {"seed", "train_images"})
     if differ:
         raise ValueError(
             f"{run_dir} was trained with another recipe ({', '.join(differ)}); "

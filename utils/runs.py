@@ -118,6 +118,13 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
 
 
+def differing_settings(a: Config, b: Config, also_ignore: set = frozenset()) -> list:
+    """The fields that differ between two configs, beyond `WHERE_FIELDS`."""
+    first, second = dataclasses.asdict(a), dataclasses.asdict(b)
+    ignored = WHERE_FIELDS | set(also_ignore)
+    return sorted(k for k in first if k not in ignored and first[k] != second[k])
+
+
 def check_same_run(run_dir: Path, config: Config) -> None:
     """Refuse to resume or reuse a run (or backup) made with other settings."""
     # The backup may live elsewhere (Drive) and outlive a lost run folder.
@@ -129,20 +136,16 @@ def check_same_run(run_dir: Path, config: Config) -> None:
             f"{backup_home.backup} holds a resume backup of unknown settings. "
             "Delete it, or choose another run_dir / checkpoint_dir."
         )
-    saved, current = dataclasses.asdict(load_config(path)), dataclasses.asdict(config)
-    differ = sorted(
-        key for key in current if key not in WHERE_FIELDS and saved[key] != current[key]
-    )
+    saved = load_config(path)
+    differ = differing_settings(saved, config)
     if differ:
         raise ValueError(
             f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
             "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
     resuming = backup_home.backup.is_dir() and not is_finished(run_dir)
-    if resuming and saved["mixed_precision"] != current["mixed_precision"]:
-        raise ValueError(
-            precision_mismatch(backup_home.backup, saved["mixed_precision"])
-        )
+    if resuming and saved.mixed_precision != config.mixed_precision:
+        raise ValueError(precision_mismatch(backup_home.backup, saved.mixed_precision))
 
 
 def check_same_data(run_dir: str | Path, record: dict) -> None:
