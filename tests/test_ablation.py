@@ -34,6 +34,8 @@ def test_each_line_keeps_the_changes_before_it():
         "optimizer": "adamw",
         "weight_decay": 0.05,
     }
+    # The last line undoes one change: every other change stays.
+    assert line_overrides("no-crop") == {**line_overrides("adamw"), "augment": "flip"}
     with pytest.raises(ValueError, match="ablation line must be one of"):
         line_overrides("mixup")
 

@@ -35,8 +35,10 @@ from utils.report import update_readme
 from utils.runs import RunFolder, differing_settings, is_finished, read_history
 from utils.train import config_from_args, make_parser, run_training
 
-# Each line adds one change to the line before it, starting from the
-# reference's recipe (Adam 1e-3, cross-entropy, no augmentation).
+# Each line changes one thing of the line before it, starting from the
+# reference's recipe (Adam 1e-3, cross-entropy, no augmentation). The last
+# line takes the crop and colour jitter back out: on 331 images and 220 steps
+# they cost more than they give, and the other changes deserve a fair test.
 CHANGES = (
     ("reference", "Adam 1e-3, cross-entropy, no augmentation", {}),
     ("flip", "+ left-right flips", dict(augment="flip")),
@@ -44,6 +46,7 @@ CHANGES = (
     ("cosine", "+ 1 warm-up epoch, cosine decay", dict(schedule="cosine")),
     ("ce+dice", "+ cross-entropy + Dice loss", dict(loss="ce+dice")),
     ("adamw", "+ AdamW, weight decay 0.05", dict(optimizer="adamw", weight_decay=0.05)),
+    ("no-crop", "- scaled crop, colour jitter (flips kept)", dict(augment="flip")),
 )
 # The ablation command's own options; the rest are the training flags.
 OWN_OPTIONS = (

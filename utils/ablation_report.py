@@ -62,7 +62,7 @@ def describe_protocol(runs: pd.DataFrame) -> str:
         f"Every line trains the same U-Net for {epochs} epochs at batch {batch} on "
         f"the same {train} training images, and is scored with its final weights "
         f"on the {val} validation images: mean, and lowest-highest, over seeds "
-        f"{seeds}. Each line adds one change to the line above it. The test "
+        f"{seeds}. Each line changes one thing of the line above it. The test "
         "split is never read; the validation images only chose among these lines."
     )
 
