@@ -139,8 +139,10 @@ def tabulate_lines(out: Path) -> pd.DataFrame:
         for run_dir in finished_runs(out / name)
     ]
     pd.DataFrame(rows).to_csv(out / "ablation_runs.csv", index=False)
-    table = summarize(pd.DataFrame(rows), "line")
-    table.insert(1, "recipe", table["line"].map({n: text for n, text, _ in CHANGES}))
+    # Every line keeps its row, run or not, so each reads against the one above.
+    table = summarize(pd.DataFrame(rows), "line").set_index("line")
+    table = table.reindex([name for name, _, _ in CHANGES]).reset_index()
+    table.insert(1, "recipe", [text for _, text, _ in CHANGES])
     table.to_csv(out / "ablation.csv", index=False)
     (out / "ablation.md").write_text(format_ablation(table) + "\n")
     return table

@@ -25,14 +25,20 @@ def format_ablation(table: pd.DataFrame) -> str:
     header += ["val pixel acc", "val mean Dice"]
     rows = []
     for _, row in table.iterrows():
-        cells = [row["line"], row["recipe"], row["seeds"]]
+        seeds = row["seeds"] if isinstance(row["seeds"], str) else ""
+        cells = [row["line"], row["recipe"], seeds]
         for score in ("val_mean_iou", "val_pixel_accuracy", "val_mean_dice"):
-            cells.append(
-                f"{row[f'{score}_mean']:.4f} ({row[f'{score}_min']:.4f}-"
-                f"{row[f'{score}_max']:.4f})"
-            )
+            cells.append(format_score(row, score))
         rows.append(cells)
     return markdown_table(header, rows)
+
+
+def format_score(row: pd.Series, score: str) -> str:
+    """'mean (min-max)' of `score` over seeds; the value alone for one run."""
+    mean, low, high = (row[f"{score}_{stat}"] for stat in ("mean", "min", "max"))
+    if pd.isna(mean):
+        return "not run"
+    return f"{mean:.4f}" if low == high else f"{mean:.4f} ({low:.4f}-{high:.4f})"
 
 
 def save_results(out: Path, results: Path, images: Path) -> None:
@@ -57,12 +63,13 @@ def describe_protocol(runs: pd.DataFrame) -> str:
     if any(len(values) != 1 for values in shared.values()):
         raise ValueError(f"the ablation's runs differ in {shared}: retrain them alike")
     epochs, batch, train, val = (values[0] for values in shared.values())
-    seeds = ", ".join(map(str, sorted(runs["seed"].unique())))
+    seeds = sorted(runs["seed"].unique())
+    over = f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}"
     return (
         f"Every line trains the same U-Net for {epochs} epochs at batch {batch} on "
         f"the same {train} training images, and is scored with its final weights "
-        f"on the {val} validation images: mean, and lowest-highest, over seeds "
-        f"{seeds}. Each line changes one thing of the line above it. The test "
+        f"on the {val} validation images: mean, and lowest-highest, over {over}. "
+        "Each line changes one thing of the line above it. The test "
         "split is never read; the validation images only chose among these lines."
     )
 
@@ -73,8 +80,7 @@ def format_curve(table: pd.DataFrame) -> str:
         [
             int(row["train_images"]),
             row["seeds"],
-            f"{row['val_mean_iou_mean']:.4f} ({row['val_mean_iou_min']:.4f}-"
-            f"{row['val_mean_iou_max']:.4f})",
+            format_score(row, "val_mean_iou"),
         ]
         for _, row in table.iterrows()
     ]
