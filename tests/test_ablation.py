@@ -39,6 +39,10 @@ def test_each_line_keeps_the_changes_before_it():
     }
     # The last line undoes one change: every other change stays.
     assert line_overrides("no-crop") == {**line_overrides("adamw"), "augment": "flip"}
+    assert line_overrides("peak-lr") == {
+        **line_overrides("no-crop"),
+        "learning_rate": 3e-3,
+    }
     with pytest.raises(ValueError, match="ablation line must be one of"):
         line_overrides("mixup")
 
@@ -137,7 +141,9 @@ def test_summary_and_table_give_mean_and_range(tmp_path):
     # Lines not run keep their rows, in order, so each reads against the one above.
     lines = [row.split(" | ")[0].strip("| ") for row in text.splitlines()[2:]]
     assert lines == [name for name, _, _ in ablation.CHANGES]
-    assert "| reference | Adam 1e-3, cross-entropy, no augmentation | | not run |" in text
+    assert (
+        "| reference | Adam 1e-3, cross-entropy, no augmentation | | not run |" in text
+    )
     assert len(pd.read_csv(tmp_path / "ablation_runs.csv")) == 2
 
 
