@@ -193,6 +193,23 @@ def test_report_fills_results_images_and_readme(tmp_path, capsys):
     assert "old" not in text and capsys.readouterr().out.strip() in text
 
 
+def test_report_counts_runs_finished_since_the_last_table(tmp_path):
+    out = tmp_path / "ablation"
+    _fake_ablation(out)
+    _fake_run(out / "no-crop" / "seed42", 42, 0.66, **line_overrides("no-crop"))
+    ablation.main(["report", "--out", str(out), "--save", str(tmp_path / "r")])
+    table = pd.read_csv(tmp_path / "r" / "ablation.csv").set_index("line")
+    assert table.loc["no-crop", "val_mean_iou_mean"] == pytest.approx(0.66)
+
+
+def test_report_without_finished_runs_says_what_to_do(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ablation.main(["report", "--out", str(tmp_path), "--save", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {tmp_path} holds no finished ablation run")
+    assert "python -m utils.ablation lines" in error
+
+
 def test_protocol_refuses_runs_trained_differently(tmp_path):
     _fake_run(tmp_path / "reference" / "seed42", 42, 0.5)
     _fake_run(tmp_path / "flip" / "seed42", 42, 0.6, train_images=40, augment="flip")

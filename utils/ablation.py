@@ -5,8 +5,8 @@ trains (or reloads) each line of `CHANGES` for every seed into
 OUT/<line>/seed<k>/ and writes ablation_runs.csv, ablation.csv and ablation.md
 into OUT. `python -m utils.ablation curve ... --counts 40 80 160 [--full-line
 LINE]` does the same for the learning curve (OUT/curve/n<count>/seed<k>/,
-learning_curve.csv/.png); `report` copies the tables into results/ and, with
---readme, fills README's ablation block.
+learning_curve.csv/.png); `report` tabulates the finished lines again, copies
+the tables into results/ and, with --readme, fills README's ablation block.
 """
 
 from __future__ import annotations
@@ -141,6 +141,11 @@ def tabulate_lines(out: Path) -> pd.DataFrame:
         for name, _, _ in CHANGES
         for run_dir in finished_runs(out / name)
     ]
+    if not rows:
+        raise FileNotFoundError(
+            f"{out} holds no finished ablation run: train the lines first "
+            "(python -m utils.ablation lines ... --out OUT), then report that OUT."
+        )
     pd.DataFrame(rows).to_csv(out / "ablation_runs.csv", index=False)
     # Every line keeps its row, run or not, so each reads against the one above.
     table = summarize(pd.DataFrame(rows), "line").set_index("line")
@@ -224,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(config.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.what == "report":
+        # Tabulate again: lines finished or added since the last `lines` count.
+        tabulate_lines(out)
         save_results(out, Path(args.save), Path(args.images))
         # README links the figure relative to its own folder.
         where = Path(args.readme).parent if args.readme else Path.cwd()
