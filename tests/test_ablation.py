@@ -197,14 +197,15 @@ def test_report_counts_runs_finished_since_the_last_table(tmp_path):
     out = tmp_path / "ablation"
     _fake_ablation(out)
     _fake_run(out / "no-crop" / "seed42", 42, 0.66, **line_overrides("no-crop"))
-    ablation.main(["report", "--out", str(out), "--save", str(tmp_path / "r")])
+    where = ["--save", str(tmp_path / "r"), "--images", str(tmp_path / "i")]
+    ablation.main(["report", "--out", str(out), *where])
     table = pd.read_csv(tmp_path / "r" / "ablation.csv").set_index("line")
     assert table.loc["no-crop", "val_mean_iou_mean"] == pytest.approx(0.66)
 
 
 def test_report_without_finished_runs_says_what_to_do(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        ablation.main(["report", "--out", str(tmp_path), "--save", str(tmp_path)])
+        ablation.main(["report", "--out", str(tmp_path), "--save", str(tmp_path / "r")])
     error = capsys.readouterr().err
     assert error.startswith(f"error: {tmp_path} holds no finished ablation run")
     assert "python -m utils.ablation lines" in error
