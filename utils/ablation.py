@@ -37,10 +37,10 @@ from utils.train import config_from_args, make_parser, run_training
 
 # Each line changes one thing of the line before it, starting from the
 # reference's recipe (Adam 1e-3, cross-entropy, no augmentation). "no-crop"
-# takes the crop and colour jitter back out: on 331 images and 220 steps
-# they cost more than they give, and the other changes deserve a fair test.
-# Every run still improves at its last epoch, so the step budget binds: the
-# last line raises the peak learning rate, which warm-up makes safe.
+# takes the crop and colour jitter back out: 220 steps leave little time to
+# learn from harder examples, so the other changes get a test without them.
+# The runs still improve at their last epoch, so the step budget binds: the
+# last line raises the peak learning rate, which the warm-up makes safe.
 CHANGES = (
     ("reference", "Adam 1e-3, cross-entropy, no augmentation", {}),
     ("flip", "+ left-right flips", dict(augment="flip")),
