@@ -53,7 +53,7 @@ def test_unexpected_error_keeps_its_traceback():
             ablation.main,
             ["report", "--out", "{tmp}", "--save", "{tmp}/none"],
             {},
-            "ablation_runs.csv",
+            "holds no finished ablation run: train the lines first",
         ),
         (
             benchmarks.truthful_bn.main,

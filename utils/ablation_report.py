@@ -43,11 +43,6 @@ def format_score(row: pd.Series, score: str) -> str:
 
 def save_results(out: Path, results: Path, images: Path) -> None:
     """Copy the ablation's tables into `results`, the curve's figure into `images`."""
-    if not (out / "ablation_runs.csv").is_file():
-        raise FileNotFoundError(
-            f"{out / 'ablation_runs.csv'} is missing: tabulate the ablation first "
-            "(python -m utils.ablation lines ... --out OUT), then report that OUT."
-        )
     results.mkdir(parents=True, exist_ok=True)
     for name in RESULT_FILES:
         if (out / name).is_file():
