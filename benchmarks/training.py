@@ -169,7 +169,7 @@ def run_benchmark(
         }
         results["data"]["fit_pairs_repeated"] = used > len(pairs)
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config)
+        model = build_model(config, steps_per_epoch=steps)
         training, images = measure_training(
             model, repeat_pairs(pairs, used), img_size, batch_size, steps
         )
@@ -177,7 +177,8 @@ def run_benchmark(
         results["flops"] = flop_results(model, training, results["reference_conv"])
         results["inference"] = measure_inference(model, images[:batch_size], steps)
         if compare_jit:
-            jit_model = build_model(dataclasses.replace(config, jit_compile=True))
+            jit_config = dataclasses.replace(config, jit_compile=True)
+            jit_model = build_model(jit_config, steps_per_epoch=steps)
             results["training_jit"], _ = measure_training(
                 jit_model, repeat_pairs(pairs, used), img_size, batch_size, steps
             )

@@ -63,6 +63,14 @@ def test_reference_recipe_is_the_reference_notebook_setting():
     assert float(optimizer.learning_rate) == pytest.approx(1e-3)
 
 
+def test_config_defaults_are_the_no_crop_line():
+    # The default recipe is the ablation's chosen line, whatever its steps.
+    defaults = Config()
+    for field, value in {**REFERENCE_RECIPE, **line_overrides("no-crop")}.items():
+        assert getattr(defaults, field) == value, field
+    assert (defaults.epochs, defaults.batch_size, defaults.img_size) == (20, 32, 128)
+
+
 def test_run_config_sets_line_seed_and_folder(tmp_path):
     base = Config(augment="flip", seed=1, data_dir="pets", split="random")
     config = run_config(base, tmp_path, "reference", 43)
@@ -84,7 +92,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 
 def test_adamw_decays_kernels_only():
     config = Config(optimizer="adamw", weight_decay=0.05)
-    optimizer = make_optimizer(config)
+    optimizer = make_optimizer(config, steps_per_epoch=10)
     dense = keras.layers.Dense(2)
     dense.build((None, 3))
     norm = keras.layers.BatchNormalization()
@@ -96,9 +104,16 @@ def test_adamw_decays_kernels_only():
     assert decayed == {"kernel": True, "bias": False, "gamma": False, "beta": False}
 
 
+def line_config(name):
+    """The config of ablation line `name` (the lines start from the reference)."""
+    return Config(**{**REFERENCE_RECIPE, **line_overrides(name)})
+
+
 def _fake_run(folder, seed, last_iou, dice=(0.8, 0.9, 0.4), train_images=None, **kw):
+    """A finished run's files; its recipe is the reference's unless `kw` changes it."""
     folder.mkdir(parents=True)
-    config = Config(seed=seed, train_images=train_images, **kw)
+    fields = {**REFERENCE_RECIPE, **kw}
+    config = Config(seed=seed, train_images=train_images, **fields)
     save_config(config, folder / "config.json")
     splits = {"train": train_images or 331, "val": 83, "test": 0}
     (folder / "data.json").write_text(json.dumps({"splits": splits}))
@@ -161,7 +176,7 @@ def _fake_ablation(out):
             train_images=count,
             augment="flip",
         )
-    curve = run_curve(Config(augment="flip"), out, [], [], full_line="flip")
+    curve = run_curve(line_config("flip"), out, [], [], full_line="flip")
     assert list(curve["train_images"]) == [40, 160, 331]
     assert list(curve["val_mean_iou_mean"]) == pytest.approx([0.30, 0.50, 0.62])
 
@@ -169,7 +184,7 @@ def _fake_ablation(out):
 def test_curve_refuses_a_full_line_of_another_recipe(tmp_path):
     _fake_run(tmp_path / "reference" / "seed42", 42, 0.5)
     with pytest.raises(ValueError, match="trained with another recipe \\(augment\\)"):
-        run_curve(Config(augment="flip"), tmp_path, [], [], full_line="reference")
+        run_curve(line_config("flip"), tmp_path, [], [], full_line="reference")
 
 
 def test_report_fills_results_images_and_readme(tmp_path, capsys):
@@ -225,13 +240,13 @@ def test_learning_curve_is_a_figure(tmp_path):
 def test_curve_refuses_a_full_line_without_finished_runs(tmp_path):
     (tmp_path / "flip" / "seed42").mkdir(parents=True)
     with pytest.raises(ValueError, match="holds no finished run"):
-        run_curve(Config(augment="flip"), tmp_path, [], [], full_line="flip")
+        run_curve(line_config("flip"), tmp_path, [], [], full_line="flip")
 
 
 def test_curve_refuses_a_full_line_with_another_dropout(tmp_path):
     _fake_run(tmp_path / "flip" / "seed42", 42, 0.6, augment="flip", dropout=0.1)
     with pytest.raises(ValueError, match="another recipe \\(dropout\\)"):
-        run_curve(Config(augment="flip"), tmp_path, [], [], full_line="flip")
+        run_curve(line_config("flip"), tmp_path, [], [], full_line="flip")
 
 
 @pytest.mark.parametrize("command", [ablation.main, truthful_bn.main])

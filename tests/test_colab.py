@@ -80,7 +80,7 @@ def test_mixed_precision_training_step(float32_policy):
     report = colab.configure_device(mixed_precision=True)
     assert report["policy"] == "mixed_float16" and not report["jit_compile"]
     keras.utils.set_random_seed(0)
-    model = build_model(fast_config(mixed_precision=True))
+    model = build_model(fast_config(mixed_precision=True), steps_per_epoch=1)
     assert model.output.dtype == "float32"
     assert model.get_layer(index=1).compute_dtype == "float16"
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)

@@ -58,7 +58,10 @@ def test_render_results_states_configuration_and_tables(run_dir):
     assert "2 epochs, batch 32" in text and "Test CPU, 2 cores, no GPU" in text
     assert "Training wall time: 2.5 minutes" in text
     assert "| 2 | 0.5000 | 0.7500 | 0.6250 | 0.8000 | 0.4000 |" in text
-    assert "Adam at 0.001, loss ce, augmentation none" in text
+    assert (
+        "AdamW at 0.001 (weight decay 0.05), 1 warm-up epoch then cosine decay, "
+        "loss ce+dice, augmentation flip"
+    ) in text
     assert "that took 3.5 s per epoch (median)" in text
     assert "| pixel accuracy | 0.7000 | 0.5000 (always 'background') |" in text
 

@@ -71,7 +71,7 @@ def workspace(tmp_path_factory):
 
 def fit(config, data, callbacks=()):
     """The same command again: build the model and train or resume the run."""
-    model = build_model(config)
+    model = build_model(config, steps_per_epoch=len(data.train))
     return fit_resumable(model, data, config, callbacks, 0)
 
 
@@ -145,7 +145,7 @@ def test_run_without_a_trained_epoch_is_not_saved_as_finished(workspace, tmp_pat
     _, config, data = workspace
     config = dataclasses.replace(config, run_dir=str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
-    model = build_model(config)
+    model = build_model(config, steps_per_epoch=len(data.train))
     with pytest.raises(ValueError, match="logged no training epoch"):
         finish_run(model, config)
     assert not (tmp_path / "run" / "final.keras").exists()

@@ -65,10 +65,18 @@ def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
     config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "elsewhere"))
     data = make_datasets(config)
     with pytest.raises(KeyboardInterrupt):
-        fit_resumable(build_model(config), data, config, [StopAfterEpoch(0)], 0)
+        fit_resumable(
+            build_model(config, steps_per_epoch=len(data.train)),
+            data,
+            config,
+            [StopAfterEpoch(0)],
+            0,
+        )
     assert (tmp_path / "elsewhere" / "backup").is_dir()
     record = RecordEpochs()
-    history = fit_resumable(build_model(config), data, config, [record], 0)
+    history = fit_resumable(
+        build_model(config, steps_per_epoch=len(data.train)), data, config, [record], 0
+    )
     assert record.epochs == [1, 2]
     assert history["epoch"].tolist() == [0, 1, 2]
     assert not (tmp_path / "elsewhere" / "backup").exists()
@@ -77,9 +85,9 @@ def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
 def test_finished_run_is_loaded_not_retrained(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
-    model = build_model(config)
+    model = build_model(config, steps_per_epoch=len(data.train))
     fit_resumable(model, data, config, verbose=0)
-    record, again = RecordEpochs(), build_model(config)
+    record, again = RecordEpochs(), build_model(config, steps_per_epoch=len(data.train))
     history = fit_resumable(again, data, config, [record], 0)
     assert record.epochs == [] and len(history) == 1
     images = next(iter(data.val))[0]
@@ -91,7 +99,7 @@ def test_finished_run_is_loaded_not_retrained(tmp_path):
 def test_saved_model_reloads_with_same_predictions(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
-    model = build_model(config)
+    model = build_model(config, steps_per_epoch=len(data.train))
     fit_resumable(model, data, config, verbose=0)
     reloaded = load_model(tmp_path / "run" / "final.keras")
     images = next(iter(data.val))[0]
@@ -106,7 +114,12 @@ def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
         config = tiny_config(tmp_path, epochs=1, run_dir=str(tmp_path / f"run{run}"))
         keras.utils.set_random_seed(config.seed)
         data = make_datasets(config)
-        history = fit_resumable(build_model(config), data, config, verbose=0)
+        history = fit_resumable(
+            build_model(config, steps_per_epoch=len(data.train)),
+            data,
+            config,
+            verbose=0,
+        )
         losses.append(history["loss"][0])
         splits.append({k: [p.stem for p in v] for k, v in data.splits.items()})
     assert splits[0] == splits[1]
@@ -123,10 +136,14 @@ def test_parse_args_overrides_defaults(monkeypatch):
 def test_run_folder_with_other_settings_is_refused(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
-    fit_resumable(build_model(config), data, config, verbose=0)
+    fit_resumable(
+        build_model(config, steps_per_epoch=len(data.train)), data, config, verbose=0
+    )
     other = tiny_config(tmp_path, epochs=2)
     with pytest.raises(ValueError, match=r"other settings \(epochs\)"):
-        fit_resumable(build_model(other), data, other, verbose=0)
+        fit_resumable(
+            build_model(other, steps_per_epoch=len(data.train)), data, other, verbose=0
+        )
 
 
 def test_foreign_backup_is_refused(tmp_path):
@@ -134,7 +151,9 @@ def test_foreign_backup_is_refused(tmp_path):
     checkpoint_folder(config).backup.mkdir(parents=True)
     data = make_datasets(config)
     with pytest.raises(ValueError, match="resume backup of unknown settings"):
-        fit_resumable(build_model(config), data, config)
+        fit_resumable(
+            build_model(config, steps_per_epoch=len(data.train)), data, config
+        )
 
 
 def test_repeated_epoch_row_keeps_the_last(tmp_path):
@@ -181,7 +200,7 @@ def test_recalibrate_batchnorm_turns_dropout_off():
 def test_logged_validation_describes_the_model_then(tmp_path, precise_bn):
     config = tiny_config(tmp_path, epochs=2, split="random", precise_bn=precise_bn)
     data = make_datasets(config)
-    model = build_model(config)
+    model = build_model(config, steps_per_epoch=len(data.train))
     logged = fit_resumable(model, data, config, verbose=0).iloc[-1]
     as_saved = model.evaluate(data.val, verbose=0, return_dict=True)
     assert as_saved["loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
@@ -197,7 +216,9 @@ def test_logged_validation_describes_the_model_then(tmp_path, precise_bn):
 def test_finished_run_evaluates_again_as_logged(tmp_path, capsys):
     config = tiny_config(tmp_path, epochs=1, split="random")
     data = make_datasets(config)
-    history = fit_resumable(build_model(config), data, config, verbose=0)
+    history = fit_resumable(
+        build_model(config, steps_per_epoch=len(data.train)), data, config, verbose=0
+    )
     assert not checkpoint_folder(config).backup.exists()
     capsys.readouterr()
     evaluate.main([config.run_dir])

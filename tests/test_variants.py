@@ -95,7 +95,11 @@ def test_variant_config_overrides(tmp_path):
     assert len({c.run_dir for c in configs.values()}) == 4
     assert all(c.epochs == 3 and not c.early_stopping for c in configs.values())
     assert all(c.seed == base.seed and c.img_size == 128 for c in configs.values())
-    assert (base.epochs, base.loss, base.run_dir) == (20, "ce", str(tmp_path / "run"))
+    assert (base.epochs, base.loss, base.run_dir) == (
+        20,
+        "ce+dice",
+        str(tmp_path / "run"),
+    )
     assert variant_config(Config(), "MaxPool+Transpose+CE").checkpoint_dir is None
     with pytest.raises(ValueError, match="variant must be one of"):
         variant_config(base, "AvgPool+Transpose+CE")

@@ -122,7 +122,8 @@ def describe_recipe(config: dict) -> str:
     if config["optimizer"] == "adamw":
         words += f" (weight decay {config['weight_decay']})"
     if config["schedule"] == "cosine":
-        words += f", {config['warmup_epochs']} warm-up epoch(s) then cosine decay"
+        warmup = config["warmup_epochs"]
+        words += f", {warmup} warm-up epoch{'s' * (warmup != 1)} then cosine decay"
     return f"{words}, loss {config['loss']}, augmentation {config['augment']}"
 
 
