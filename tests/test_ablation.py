@@ -19,7 +19,14 @@ from utils.ablation import (
     summarize,
     tabulate_lines,
 )
-from utils.ablation_report import BEGIN, END, RESULT_FILES, render_ablation
+from utils.ablation_report import (
+    BEGIN,
+    END,
+    RESULT_FILES,
+    extrapolate_score,
+    render_ablation,
+)
+from utils.colab import FULL_TRAIN_IMAGES
 from utils.config import REFERENCE_RECIPE, Config, save_config
 from utils.plots_compare import plot_learning_curve
 from utils.recipe import make_optimizer, make_schedule
@@ -202,8 +209,11 @@ def test_report_fills_results_images_and_readme(tmp_path, capsys):
     assert "on the same 331 training images" in text and "seeds 42, 43" in text
     assert "| reference | Adam 1e-3, cross-entropy, no augmentation | 42 43 |" in text
     assert "| flip | + left-right flips | 42 43 | 0.6200 (0.6000-0.6400) |" in text
-    assert "| 40 | 42 | 0.3000 |" in text  # one run: no range
-    assert "| 331 | 42 43 | 0.6200 (0.6000-0.6400) |" in text
+    assert "| 40 | 42 | 0.3000 | 0.8000 |" in text  # one run: no range
+    assert "| 331 | 42 43 | 0.6200 (0.6000-0.6400) | 0.8000 |" in text
+    # Every run's accuracy is 0.8: the fitted error is flat, 0.2 anywhere.
+    assert "at 5,900 training images, val mean IoU" in text
+    assert "pixel accuracy 0.80, against the reference's 0.8906" in text
     assert text.endswith(f"(images/learning_curve.png)\n{END}\n\nafter\n")
     assert "old" not in text and capsys.readouterr().out.strip() in text
 
@@ -232,9 +242,25 @@ def test_learning_curve_is_a_figure(tmp_path):
         _fake_run(tmp_path / f"n{count}", 42, iou, train_images=count)
         rows.append(read_run(tmp_path / f"n{count}"))
     fig = plot_learning_curve(summarize(pd.DataFrame(rows), "train_images"))
-    assert isinstance(fig, Figure)
-    line = fig.axes[0].lines[0]
-    assert list(line.get_ydata()) == pytest.approx([0.4, 0.5, 0.6])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    measured, trend = fig.axes[0].lines[:2]
+    assert list(measured.get_ydata()) == pytest.approx([0.4, 0.5, 0.6])
+    # The dashed trend runs from the first count on to the full release.
+    assert trend.get_xdata()[[0, -1]] == pytest.approx([40, FULL_TRAIN_IMAGES])
+
+
+@pytest.mark.parametrize(
+    "scores, at, expected",
+    [
+        # Errors 0.8, 0.4, 0.2: halved per doubling, so 0.1 at 320 images.
+        ((0.2, 0.6, 0.8), 320, 0.9),
+        ((0.2, 0.6, 0.8), 80, 0.6),
+        # A flat error stays flat.
+        ((0.5, 0.5, 0.5), 5900, 0.5),
+    ],
+)
+def test_extrapolate_score_follows_a_power_law_in_the_error(scores, at, expected):
+    assert extrapolate_score([40, 80, 160], scores, at) == pytest.approx(expected)
 
 
 def test_curve_refuses_a_full_line_without_finished_runs(tmp_path):

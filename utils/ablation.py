@@ -6,7 +6,8 @@ OUT/<line>/seed<k>/ and writes ablation_runs.csv, ablation.csv and ablation.md
 into OUT. `python -m utils.ablation curve ... --counts 40 80 160 [--full-line
 LINE]` does the same for the learning curve (OUT/curve/n<count>/seed<k>/,
 learning_curve.csv/.png); `report` tabulates the finished lines again, copies
-the tables into results/ and, with --readme, fills README's ablation block.
+the tables into results/, draws the curve from there into images/ and, with
+--readme, fills README's ablation block.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from utils.ablation_report import BEGIN, END, format_ablation, render_ablation
 from utils.ablation_report import save_results
 from utils.cli import report_errors
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
+from utils.figures import save_figures
 from utils.files import read_json
 from utils.plots_compare import plot_learning_curve
 from utils.report import update_readme
@@ -207,6 +209,14 @@ def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
         )
 
 
+def draw_curve(results: Path, images: Path) -> None:
+    """images/learning_curve.png, drawn from results/learning_curve.csv if any."""
+    curve = results / "learning_curve.csv"
+    if curve.is_file():
+        table = pd.read_csv(curve, dtype={"seeds": str})
+        save_figures(images, {"learning_curve": plot_learning_curve(table)}, dpi=120)
+
+
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.ablation {lines,curve,report} [flags]`."""
@@ -231,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "report":
         # Tabulate again: lines finished or added since the last `lines` count.
         tabulate_lines(out)
-        save_results(out, Path(args.save), Path(args.images))
+        save_results(out, Path(args.save))
+        draw_curve(Path(args.save), Path(args.images))
         # README links the figure relative to its own folder.
         where = Path(args.readme).parent if args.readme else Path.cwd()
         link = Path(os.path.relpath(args.images, where))
