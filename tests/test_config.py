@@ -1,10 +1,19 @@
 """Config: validation of option fields and of the S18_* environment."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
-from utils.config import Config, config_from_env, fast_config, load_config, save_config
+from utils.config import (
+    REFERENCE_RECIPE,
+    Config,
+    config_from_env,
+    fast_config,
+    load_config,
+    save_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +54,15 @@ def test_config_round_trips_through_json(tmp_path):
     config = Config(epochs=7, split="random", max_images=12)
     save_config(config, tmp_path / "config.json")
     assert load_config(tmp_path / "config.json") == config
+
+
+def test_record_without_recipe_fields_loads_as_the_reference_recipe(tmp_path):
+    fields = dataclasses.asdict(Config(epochs=7))
+    for name in REFERENCE_RECIPE:
+        del fields[name]
+    (tmp_path / "config.json").write_text(json.dumps(fields))
+    loaded = load_config(tmp_path / "config.json")
+    assert loaded == Config(epochs=7, **REFERENCE_RECIPE)
 
 
 @pytest.mark.parametrize(

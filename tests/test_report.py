@@ -14,6 +14,7 @@ from utils.report import (
     END,
     HEADLINE_BEGIN,
     HEADLINE_END,
+    describe_recipe,
     describe_run,
     render_headline,
     render_results,
@@ -64,6 +65,17 @@ def test_render_results_states_configuration_and_tables(run_dir):
     ) in text
     assert "that took 3.5 s per epoch (median)" in text
     assert "| pixel accuracy | 0.7000 | 0.5000 (always 'background') |" in text
+
+
+@pytest.mark.parametrize(
+    "warmup, words", [(1, "1 warm-up epoch then"), (2, "2 warm-up epochs then")]
+)
+def test_describe_recipe_counts_warm_up_epochs(warmup, words):
+    fields = dict(optimizer="adam", learning_rate=0.01, schedule="cosine")
+    fields.update(warmup_epochs=warmup, loss="ce", augment="none")
+    assert describe_recipe(fields) == (
+        f"Adam at 0.01, {words} cosine decay, loss ce, augmentation none"
+    )
 
 
 def test_save_record_copies_only_small_files(run_dir, tmp_path):

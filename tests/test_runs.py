@@ -98,6 +98,14 @@ def test_run_folder_of_other_data_is_refused(tmp_path):
         check_same_data(tmp_path, dict(record, valid_pairs=9))
 
 
+def test_same_data_read_from_another_folder_is_the_same_run(tmp_path):
+    record = {"data_dir": "/mnt/pets", "valid_pairs": 10}
+    RunFolder(tmp_path).data_record.write_text(json.dumps(record))
+    check_same_data(tmp_path, dict(record, data_dir="../pets"))
+    with pytest.raises(ValueError, match="holds a run on other data"):
+        check_same_data(tmp_path, {"data_dir": "../pets", "valid_pairs": 9})
+
+
 def write_earlier_record(path, config, num_classes: int = 3) -> None:
     """config.json as written while Config still had a `num_classes` field."""
     fields = dataclasses.asdict(config)

@@ -143,6 +143,8 @@ def test_run_variants_writes_table(trained):
     assert "per variant: 1 epochs" in header and "img_size 32" in header
     assert f"{sizes['train']} train / {sizes['val']} val images" in header
     assert "synthetic" in header
+    assert "Recipe: AdamW at 0.001 (weight decay 0.05), 1 warm-up epoch" in header
+    assert "augmentation flip; the loss is each variant's own." in header
     assert markdown.count("| StridedConv+Upsample+Dice | 9,427,619 |") == 1
 
 

@@ -54,16 +54,7 @@ CHANGES = (
     ("peak-lr", "+ peak learning rate 3e-3", dict(learning_rate=3e-3)),
 )
 # The ablation command's own options; the rest are the training flags.
-OWN_OPTIONS = (
-    "what",
-    "seeds",
-    "lines",
-    "counts",
-    "full_line",
-    "save",
-    "images",
-    "readme",
-)
+OWN_OPTIONS = "what seeds lines counts full_line save images readme".split()
 
 
 def line_overrides(name: str) -> dict:
@@ -187,9 +178,9 @@ def run_curve(
                 f"{out / full_line} holds no finished run to give the curve's "
                 "full-data point: train that line first, or leave --full-line out."
             )
-        for run_dir in full:
-            check_same_recipe(config, load_config(RunFolder(run_dir).config), run_dir)
         finished += full
+    for run_dir in finished:
+        check_same_recipe(config, load_config(RunFolder(run_dir).config), run_dir)
     frame = pd.DataFrame([read_run(path) for path in finished])
     frame = frame.sort_values("train_images", kind="stable")
     table = summarize(frame, "train_images")
@@ -203,9 +194,9 @@ def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
     differ = differing_settings(config, other, {"seed", "train_images"})
     if differ:
         raise ValueError(
-            f"{run_dir} was trained with another recipe ({', '.join(differ)}); "
-            "its line cannot stand in for this curve's full-data point. Name "
-            "the line of this recipe (--full-line) or leave it out."
+            f"{run_dir} was trained with another recipe ({', '.join(differ)}), "
+            "so it cannot join this curve: move it out of the way, or name the "
+            "line of this recipe (--full-line)."
         )
 
 

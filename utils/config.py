@@ -124,20 +124,21 @@ def validate_config(config: Config) -> None:
 class Config:
     """Every hyperparameter of a run.
 
-    Training defaults are the recipe ablation's best line, "no-crop" (README,
-    "Recipe ablation"): AdamW 1e-3 with weight decay 0.05, one warm-up epoch
-    and cosine decay, cross-entropy + Dice, left-right flips; batch 32, 20
-    epochs, 128x128 as the reference. `Config(**REFERENCE_RECIPE)` trains
-    the reference's recipe instead. The split defaults to the official
-    lists, `split="random"` is the reference's 80/20. `seed` drives initialisation, shuffling and
-    augmentation; `split_seed` the random split and synthetic data, so seeds
-    can vary on the same images. `augment`: "flip" (left-right), "full"
-    (flip, random scaled crop, colour jitter). `schedule="cosine"`: linear
-    warm-up over `warmup_epochs`, then cosine decay to 0. `precise_bn`:
-    before each validation, BatchNorm statistics are re-estimated on up to
-    `precise_bn_images` training images, so validation sees the model as it
-    would predict at that moment. `train_images` keeps a seeded subset of the
-    training split (validation unchanged), for learning curves.
+    Training defaults are the best line run in the recipe ablation, "no-crop"
+    (README, "Recipe ablation"): AdamW 1e-3 with weight decay 0.05, one
+    warm-up epoch and cosine decay, cross-entropy + Dice, left-right flips;
+    batch 32, 20 epochs, 128x128 as the reference. `Config(**REFERENCE_RECIPE)`
+    trains the reference's recipe instead. The split defaults to the official
+    lists, `split="random"` is the reference's 80/20. `seed` drives
+    initialisation, shuffling and augmentation; `split_seed` the random split
+    and synthetic data, so seeds can vary on the same images. `augment`:
+    "flip" (left-right), "full" (flip, random scaled crop, colour jitter).
+    `schedule="cosine"`: linear warm-up over `warmup_epochs`, then cosine
+    decay to 0. `precise_bn`: before each validation, BatchNorm statistics are
+    re-estimated on up to `precise_bn_images` training images, so validation
+    sees the model as it would predict at that moment. `train_images` keeps a
+    seeded subset of the training split (validation unchanged), for learning
+    curves.
     """
 
     img_size: int = 128
@@ -253,7 +254,8 @@ def load_config(path: str | Path) -> Config:
     advice = (
         f"It holds a run's settings: restore it, or delete {folder} to start again."
     )
-    fields = read_json(path, advice)
+    # Records older than the recipe fields were trained with the reference's.
+    fields = {**REFERENCE_RECIPE, **read_json(path, advice)}
     # Earlier records hold the class count as a setting; the trimaps fix it.
     if fields.pop("num_classes", len(CLASS_NAMES)) != len(CLASS_NAMES):
         raise ValueError(

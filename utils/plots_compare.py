@@ -10,8 +10,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from utils.ablation_report import REFERENCE_VAL_ACCURACY, extrapolate_score
-from utils.colab import FULL_TRAIN_IMAGES
+from utils.ablation_report import (
+    MIN_CURVE_COUNTS,
+    REFERENCE_TRAIN_IMAGES,
+    REFERENCE_VAL_ACCURACY,
+    extrapolate_score,
+)
 from utils.config import CLASS_NAMES
 from utils.metrics import image_scores
 from utils.plots import (
@@ -71,32 +75,39 @@ def plot_variant_predictions(
 def plot_learning_curve(table: pd.DataFrame) -> Figure:
     """Val mean IoU and pixel accuracy (mean, range over seeds) against images.
 
-    A dashed power law (`extrapolate_score`) carries each score on to the full
-    release's training images, where the reference's accuracy is marked.
+    With MIN_CURVE_COUNTS+ sizes, a dashed power law (`extrapolate_score`)
+    carries each score on to the reference's training images, where the
+    reference's reported accuracy is marked.
     """
     fig = new_figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     counts = table["train_images"]
-    ahead = np.geomspace(counts.min(), FULL_TRAIN_IMAGES, 50)
+    trend = counts.nunique() >= MIN_CURVE_COUNTS
+    ahead = np.geomspace(counts.min(), REFERENCE_TRAIN_IMAGES, 50)
     panels = [("val_mean_iou", "val mean IoU"), ("val_pixel_accuracy", "val pixel acc")]
-    for ax, (score, label) in zip(fig.subplots(1, 2), panels):
+    for ax, (score, label) in zip(axes, panels):
         means = table[f"{score}_mean"]
         ax.plot(counts, means, marker="o", color="#3b6fb6", label="measured")
         low, high = table[f"{score}_min"], table[f"{score}_max"]
         ax.fill_between(counts, low, high, color="#3b6fb6", alpha=0.25)
-        trend = [extrapolate_score(counts, means, at) for at in ahead]
-        ax.plot(ahead, trend, "--", color="gray", label="power law, extrapolated")
+        if trend:
+            fitted = extrapolate_score(counts, means, ahead)
+            ax.plot(ahead, fitted, "--", color="gray", label="power-law trend")
+        ticks = [*counts, REFERENCE_TRAIN_IMAGES] if trend else list(counts)
         ax.set_xscale("log")
-        ticks = [*counts, FULL_TRAIN_IMAGES]
         ax.set_xticks(ticks, [f"{int(count):,}" for count in ticks])
         ax.minorticks_off()
         ax.set(xlabel="training images", ylabel=f"{label} (final model)")
         ax.grid(alpha=0.3)
-    ax.plot(FULL_TRAIN_IMAGES, REFERENCE_VAL_ACCURACY, "*", color="#e8702a", ms=12)
-    ax.annotate(
-        "reference",
-        (FULL_TRAIN_IMAGES, REFERENCE_VAL_ACCURACY),
-        textcoords="offset points",
-        xytext=(-60, 4),
-    )
-    fig.axes[0].legend(fontsize="small")
+    if trend:
+        axes[1].plot(
+            REFERENCE_TRAIN_IMAGES,
+            REFERENCE_VAL_ACCURACY,
+            "*",
+            color="#e8702a",
+            markersize=12,
+            label="reference (other val images)",
+        )
+    for ax in axes:
+        ax.legend(fontsize="small", loc="lower right")
     return fig

@@ -117,6 +117,14 @@ def describe_configuration(record: Path, history: pd.DataFrame) -> str:
 
 def describe_recipe(config: dict) -> str:
     """The training recipe of a saved config in words, e.g. 'Adam at 0.001, loss ce'."""
+    return (
+        f"{describe_optimizer(config)}, loss {config['loss']}, "
+        f"augmentation {config['augment']}"
+    )
+
+
+def describe_optimizer(config: dict) -> str:
+    """A saved config's optimizer and schedule in words, e.g. 'Adam at 0.001'."""
     optimizer = "AdamW" if config["optimizer"] == "adamw" else "Adam"
     words = f"{optimizer} at {config['learning_rate']}"
     if config["optimizer"] == "adamw":
@@ -124,7 +132,7 @@ def describe_recipe(config: dict) -> str:
     if config["schedule"] == "cosine":
         warmup = config["warmup_epochs"]
         words += f", {warmup} warm-up epoch{'s' * (warmup != 1)} then cosine decay"
-    return f"{words}, loss {config['loss']}, augmentation {config['augment']}"
+    return words
 
 
 def render_results(record_dir: str | Path) -> str:

@@ -152,11 +152,18 @@ def check_same_data(run_dir: str | Path, record: dict) -> None:
     """Refuse to reuse a run folder whose data record differs from `record`."""
     path = RunFolder(run_dir).data_record
     advice = "Delete it: the next run writes it again from the data."
-    if path.is_file() and read_json(path, advice) != record:
+    # Where the images lie may change (a relative path, another mount); what
+    # was read from them may not.
+    if path.is_file() and drop_dir(read_json(path, advice)) != drop_dir(record):
         raise ValueError(
             f"{run_dir} holds a run on other data ({path} differs). Choose another "
             "run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
+
+
+def drop_dir(record: dict) -> dict:
+    """A data record without its folder: what was read, not where from."""
+    return {key: value for key, value in record.items() if key != "data_dir"}
 
 
 def precision_mismatch(backup_dir: Path, saved_mixed: bool) -> str:
@@ -165,9 +172,10 @@ def precision_mismatch(backup_dir: Path, saved_mixed: bool) -> str:
     return (
         f"The resume backup in {backup_dir} was trained with "
         f"{policies[saved_mixed]} and this runtime uses {policies[not saved_mixed]}; "
-        "Adam's state does not carry over between the two. Either continue with "
-        f"the backup's precision: set config.mixed_precision = {saved_mixed} "
-        "after the device cell (or use a runtime of the same kind), or start "
+        "the optimizer's state does not carry over between the two. Either "
+        "continue with the backup's precision: set config.mixed_precision = "
+        f"{saved_mixed} after the device cell (or use a runtime of the same kind), "
+        "or start "
         f"the run again with a fresh optimizer: delete {backup_dir}."
     )
 

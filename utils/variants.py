@@ -30,6 +30,7 @@ from utils.predict import predict_batch
 from utils.runs import RunFolder, load_model, read_history
 from utils.tables import markdown_table
 from utils.recipe import build_model
+from utils.report import describe_optimizer
 from utils.train import MONITOR, fit_resumable, parse_args
 
 # "BCE" in the assignment means sparse categorical cross-entropy from logits
@@ -165,7 +166,9 @@ def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) ->
     lines = [
         f"Budget per variant: {config.variant_epochs} epochs, batch "
         f"{config.batch_size}, img_size {config.img_size}, seed {config.seed}; "
-        f"{sizes['train']} train / {sizes['val']} val images; data: {source}.",
+        f"{sizes['train']} train / {sizes['val']} val images; data: {source}. "
+        f"Recipe: {describe_optimizer(dataclasses.asdict(config))}, augmentation "
+        f"{config.augment}; the loss is each variant's own.",
         "",
         "Scores: val split, final weights. s/epoch: median wall time of an epoch "
         "(training and validation). majority acc: always predicting the most "
