@@ -1,6 +1,7 @@
 """README: figures that exist, and a settings table that matches Config."""
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -94,3 +95,14 @@ def test_settings_table_gives_each_environment_variable():
 def test_each_listed_variable_sets_its_field(field, value):
     config = config_from_env({settings_table()[field][2]: value})
     assert getattr(config, field) != getattr(Config(), field)
+
+
+def test_comparison_numbers_come_from_the_committed_run():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Comparison with the reference")[1].split("\n## ")[0]
+    scores = json.loads((ROOT / "results" / "evaluation_val.json").read_text())
+    # The reference notebook's reported accuracy and loss, and the run's scores.
+    allowed = {"0.8906", "0.3081"}
+    allowed |= {f"{v:.4f}" for v in scores.values() if isinstance(v, float)}
+    numbers = re.findall(r"\b0\.\d{4}\b", section)
+    assert numbers and set(numbers) <= allowed, set(numbers) - allowed
