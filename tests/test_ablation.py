@@ -27,6 +27,7 @@ from utils.ablation_report import (
     choose_line,
     describe_choice,
     extrapolate_score,
+    lines_behind,
     render_ablation,
 )
 from utils.config import REFERENCE_RECIPE, Config, save_config
@@ -104,6 +105,43 @@ def _runs(scores):
 )
 def test_choose_line_takes_the_best_line_ahead_on_every_seed(scores, chosen):
     assert choose_line(_runs(scores)) == chosen
+
+
+@pytest.mark.parametrize(
+    "scores, behind",
+    [
+        # A tie counts as behind; a seed the reference lacks decides nothing;
+        # lines keep the table's order.
+        (
+            {
+                "reference": {42: 0.55, 43: 0.57},
+                "peak-lr": {42: 0.50, 43: 0.57, 44: 0.40},
+                "flip": {42: 0.60, 43: 0.64},
+                "cosine": {44: 0.10},
+                "adamw": {42: 0.75, 43: 0.56},
+            },
+            {"peak-lr": [42, 43], "adamw": [43]},
+        ),
+        ({"reference": {42: 0.55}, "flip": {42: 0.60}}, {}),
+    ],
+)
+def test_lines_behind_names_the_seeds_each_line_lost(scores, behind):
+    assert lines_behind(_runs(scores)) == behind
+
+
+def test_describe_choice_names_the_lines_no_seed_can_rescue():
+    runs = _runs(
+        {
+            "reference": {42: 0.55, 43: 0.57},
+            "flip": {42: 0.50, 43: 0.56},
+            "cosine": {42: 0.54},
+        }
+    )
+    assert describe_choice(runs) == (
+        "No line beat the reference on every seed: the reference stays. These "
+        "lines scored at or below the reference on a seed both ran, so no further "
+        "seed can make them the default: flip (seeds 42 43), cosine (seed 42)."
+    )
 
 
 def test_describe_choice_gives_the_gain_seed_by_seed():

@@ -148,19 +148,49 @@ def choose_line(runs: pd.DataFrame) -> str:
     return best
 
 
+def lines_behind(runs: pd.DataFrame) -> dict[str, list[int]]:
+    """Lines at or below the reference on some seed both ran: line -> those seeds.
+
+    By `choose_line`'s rule no further seed can make such a line the default.
+    Lines come in the order of `runs`, as in the ablation table.
+    """
+    scores = runs.pivot_table("val_mean_iou", "line", "seed")
+    scores = scores.reindex(pd.unique(runs["line"]))
+    reference = scores.loc["reference"].dropna()
+    behind = {}
+    for line, row in scores.drop("reference").iterrows():
+        shared = row.dropna().index.intersection(reference.index)
+        seeds = [int(s) for s in shared if row[s] <= reference[s]]
+        if seeds:
+            behind[str(line)] = seeds
+    return behind
+
+
 def describe_choice(runs: pd.DataFrame) -> str:
-    """The chosen line beside the reference, seed by seed."""
+    """The chosen line beside the reference, seed by seed, and the lines behind it."""
     line = choose_line(runs)
     scores = runs.pivot_table("val_mean_iou", "line", "seed")
     if line == "reference":
-        return "No line beat the reference on every seed: the reference stays."
-    mine, reference = scores.loc[line].dropna(), scores.loc["reference"].dropna()
-    gains = ", ".join(
-        f"{seed} ({mine[seed] - reference[seed]:+.4f})" for seed in reference.index
-    )
+        choice = "No line beat the reference on every seed: the reference stays."
+    else:
+        mine, reference = scores.loc[line].dropna(), scores.loc["reference"].dropna()
+        gains = ", ".join(
+            f"{seed} ({mine[seed] - reference[seed]:+.4f})" for seed in reference.index
+        )
+        choice = (
+            f"By that rule the default recipe is **{line}**: {mine.mean():.4f} "
+            f"against the reference's {reference.mean():.4f}, ahead on seeds {gains}."
+        )
+    behind = lines_behind(runs)
+    if not behind:
+        return choice
+    named = [
+        f"{name} (seed{'s' * (len(seeds) > 1)} {' '.join(map(str, seeds))})"
+        for name, seeds in behind.items()
+    ]
     return (
-        f"By that rule the default recipe is **{line}**: {mine.mean():.4f} against "
-        f"the reference's {reference.mean():.4f}, ahead on seeds {gains}."
+        f"{choice} These lines scored at or below the reference on a seed both "
+        f"ran, so no further seed can make them the default: {', '.join(named)}."
     )
 
 
