@@ -140,7 +140,7 @@ def test_describe_choice_names_the_lines_no_seed_can_rescue():
     assert describe_choice(runs) == (
         "No line beat the reference on every seed: the reference stays. These "
         "lines scored at or below the reference on a seed both ran, so no further "
-        "seed can make them the default: flip (seeds 42 43), cosine (seed 42)."
+        "seed can make them the default: flip (seeds 42, 43), cosine (seed 42)."
     )
 
 

@@ -73,14 +73,24 @@ def save_results(out: Path, results: Path) -> None:
             shutil.copy2(out / name, results / name)
 
 
+def name_seeds(seeds: list[int]) -> str:
+    """Seeds in words: "seed 42" or "seeds 42, 43"."""
+    return f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}"
+
+
+def score_lines(runs: pd.DataFrame) -> pd.DataFrame:
+    """Val mean IoU, one row per line (in the order of `runs`), one column per seed."""
+    scores = runs.pivot_table("val_mean_iou", "line", "seed")
+    return scores.reindex(pd.unique(runs["line"]))
+
+
 def describe_protocol(runs: pd.DataFrame) -> str:
     """What every ablation run shared, from the run rows of ablation_runs.csv."""
     shared = {key: sorted(runs[key].unique()) for key in RUN_SETTINGS}
     if any(len(values) != 1 for values in shared.values()):
         raise ValueError(f"the ablation's runs differ in {shared}: retrain them alike")
     epochs, batch, train, val = (values[0] for values in shared.values())
-    seeds = sorted(runs["seed"].unique())
-    over = f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}"
+    over = name_seeds(sorted(runs["seed"].unique()))
     return (
         f"Every line trains the same U-Net for {epochs} epochs at batch {batch} on "
         f"the same {train} training images, and is scored with its final weights "
@@ -133,17 +143,13 @@ def choose_line(runs: pd.DataFrame) -> str:
     reference's seeds among them, and scored above the reference on each;
     with none, the reference stays. `runs`: ablation_runs.csv's rows.
     """
-    scores = runs.pivot_table("val_mean_iou", "line", "seed")
+    scores, behind = score_lines(runs), lines_behind(runs)
     reference = scores.loc["reference"].dropna()
     best, best_mean = "reference", -1.0
     for line, row in scores.drop("reference").iterrows():
         mine = row.dropna()
         ran = len(mine) >= 2 and set(reference.index) <= set(mine.index)
-        if (
-            ran
-            and (mine[reference.index] > reference).all()
-            and mine.mean() > best_mean
-        ):
+        if ran and line not in behind and mine.mean() > best_mean:
             best, best_mean = line, mine.mean()
     return best
 
@@ -154,8 +160,7 @@ def lines_behind(runs: pd.DataFrame) -> dict[str, list[int]]:
     By `choose_line`'s rule no further seed can make such a line the default.
     Lines come in the order of `runs`, as in the ablation table.
     """
-    scores = runs.pivot_table("val_mean_iou", "line", "seed")
-    scores = scores.reindex(pd.unique(runs["line"]))
+    scores = score_lines(runs)
     reference = scores.loc["reference"].dropna()
     behind = {}
     for line, row in scores.drop("reference").iterrows():
@@ -168,8 +173,7 @@ def lines_behind(runs: pd.DataFrame) -> dict[str, list[int]]:
 
 def describe_choice(runs: pd.DataFrame) -> str:
     """The chosen line beside the reference, seed by seed, and the lines behind it."""
-    line = choose_line(runs)
-    scores = runs.pivot_table("val_mean_iou", "line", "seed")
+    line, scores = choose_line(runs), score_lines(runs)
     if line == "reference":
         choice = "No line beat the reference on every seed: the reference stays."
     else:
@@ -184,10 +188,7 @@ def describe_choice(runs: pd.DataFrame) -> str:
     behind = lines_behind(runs)
     if not behind:
         return choice
-    named = [
-        f"{name} (seed{'s' * (len(seeds) > 1)} {' '.join(map(str, seeds))})"
-        for name, seeds in behind.items()
-    ]
+    named = [f"{name} ({name_seeds(seeds)})" for name, seeds in behind.items()]
     return (
         f"{choice} These lines scored at or below the reference on a seed both "
         f"ran, so no further seed can make them the default: {', '.join(named)}."
