@@ -37,8 +37,9 @@
 # You will see the model's own code block by block, how pixel accuracy, IoU
 # and Dice score a segmentation, how training goes, where the model fails, and
 # how four variants of the design compare. "The reference" below is the
-# course's reference notebook for this session: the same U-Net, data and
-# budget (batch 32, 20 epochs). Its training recipe (Adam at 1e-3,
+# course's reference notebook for this session: the same U-Net, dataset and
+# budget (batch 32, 20 epochs); it split the images 80/20 at random, which
+# `S18_SPLIT=random` reproduces. Its training recipe (Adam at 1e-3,
 # cross-entropy, no augmentation) is one setting away; by default this
 # notebook trains with a better one, chosen by the recipe ablation in README.
 #
@@ -241,8 +242,8 @@ Markdown(lesson.source_markdown(decoder_block))
 Markdown(lesson.source_markdown(build_unet))
 
 # %% [markdown]
-# Build the reference U-Net and compile it with the config's recipe: AdamW on
-# the warm-up + cosine learning rate, and cross-entropy + Dice on the logits.
+# Build the reference U-Net and compile it with the config's recipe (listed
+# under Setup); its loss reads the logits, not probabilities.
 # One change from the reference: it called
 # `BatchNormalization(...)(x, training=False)`, which freezes BN in inference
 # mode for the whole run, so it never uses batch statistics and its moving
@@ -266,10 +267,11 @@ plot_architecture(model)
 model.summary()
 
 # %% [markdown]
-# The parameter count does not depend on the image size: it is the reference's.
+# The parameter count is the reference's, and it does not depend on the image
+# size: convolutions share their weights across pixels. Count it at two sizes.
 
 # %% tags=["nbval-check-output"]
-build_unet().count_params()
+{img_size: build_unet(img_size).count_params() for img_size in (128, 256)}
 
 # %% [markdown]
 # ## Metrics
@@ -321,8 +323,9 @@ Markdown(evaluate.format_scores(metrics.scores_from_confusion(toy_confusion)))
 #
 # Train with a CSV log, a best-model checkpoint on validation mean IoU and a
 # resume backup: re-running this cell after a disconnect continues from the
-# last finished epoch, and a finished run is loaded instead of retrained. One
-# log line per epoch; the picture below it shows a training image's prediction.
+# last finished epoch, and a finished run is loaded instead of retrained (as
+# in the outputs saved here). While it trains, each epoch prints one log line
+# and, below it, a training image's prediction.
 #
 # Validation tells the truth at every epoch. BatchNorm predicts with moving
 # averages of its batch statistics (momentum 0.99: a memory of about 100
@@ -388,7 +391,8 @@ plots.plot_class_iou(scores)
 plots.plot_predictions(predictions[eval_split].head(4))
 
 # %% [markdown]
-# Mark the wrongly labelled pixels in red.
+# Mark the wrongly labelled pixels in red, on a grey copy of each photo so
+# that red in the photo cannot hide them.
 
 # %%
 plots.plot_error_map(predictions[eval_split].head(4))

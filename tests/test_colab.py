@@ -123,20 +123,38 @@ def test_resolve_drive_dir_no_mount_when_not_needed(tmp_path):
 @pytest.mark.parametrize(
     "images, epochs, variant_epochs, rates, model_hours, all_hours",
     [
-        # 5,900 x 20 / 13 / 3600 = 2.52; / 9 = 3.64; with 4 x 20 more: 12.6, 18.2
-        (5_900, 20, 20, (9, 13), "2.5-3.6 hours", "13-18 hours"),
-        # 7,200 x 1 / 2 / 3600 = 1.0; / 1 = 2.0; 5 epochs in all: 5 and 10
-        (7_200, 1, 1, (1, 2), "1.0-2.0 hours", "5-10 hours"),
+        # 2,944 / 12.9 + (736 + 2,048) / 45.8 = 289.0 s an epoch:
+        # x 20 / 3600 = 1.6 hours; x (20 + 4 x 20) / 3600 = 8.0
+        (colab.DEFAULT_IMAGES, 20, 20, colab.CPU_RATES, "1.6 hours", "8 hours"),
+        # 1,800 / 1 + (900 + 900) / 1 = 3,600 s: 2 epochs 2.0 hours, 10 in all 10
+        (
+            {"train": 1_800, "val": 900, "precise_bn": 900},
+            2,
+            2,
+            {"train": 1, "predict": 1},
+            "2.0 hours",
+            "10 hours",
+        ),
     ],
 )
 def test_cpu_cost_notice(images, epochs, variant_epochs, rates, model_hours, all_hours):
     text = colab.cpu_cost_notice(images, epochs, variant_epochs, rates)
     flat = " ".join(text.split())
     assert flat.startswith("No GPU")
+    assert f"{images['train']:,} training images x {epochs} epochs" in flat
     assert f"{model_hours} for the model" in flat
     assert f"{all_hours} with the variants" in flat
     assert "Runtime > Change runtime type > GPU" in flat
     assert max(len(line) for line in text.splitlines()) <= 88
+
+
+def test_cpu_cost_notice_matches_the_default_config():
+    config = Config()
+    assert config.split == "official" and config.val_fraction == 0.2
+    assert colab.DEFAULT_IMAGES["train"] + colab.DEFAULT_IMAGES["val"] == 3_680
+    assert colab.DEFAULT_IMAGES["val"] == round(3_680 * config.val_fraction)
+    assert colab.DEFAULT_IMAGES["precise_bn"] == config.precise_bn_images
+    assert (config.epochs, config.variant_epochs) == (20, 20)
 
 
 def test_use_drive_storage_keeps_archives_on_drive_and_data_local(tmp_path):

@@ -79,8 +79,27 @@ def test_overlay_mask_blends_by_alpha(alpha):
 def test_error_overlay_changes_only_wrong_pixels():
     images, masks, pred_masks = make_batch(1)
     out = plots.error_overlay(images[0], masks[0], pred_masks[0], alpha=1.0)
-    np.testing.assert_allclose(out[4:], images[0][4:])
+    grey = images[0][4:] @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(out[4:], np.repeat(grey[..., None], 3, -1), rtol=1e-6)
     np.testing.assert_allclose(out[:4], np.broadcast_to(plots.ERROR_COLOR, (4, 16, 3)))
+
+
+@pytest.mark.parametrize(
+    "rgb, wrong, expected",
+    [
+        # A pure red pixel, right: grey 0.299, so it no longer looks like an error.
+        ((255, 0, 0), False, (0.299, 0.299, 0.299)),
+        # The same pixel, wrong: half grey 0.299, half ERROR_COLOR (0.9, 0.05, 0.05).
+        ((255, 0, 0), True, (0.5995, 0.1745, 0.1745)),
+        # White, wrong: half 1.0, half ERROR_COLOR.
+        ((255, 255, 255), True, (0.95, 0.525, 0.525)),
+    ],
+)
+def test_error_overlay_greys_the_photo_and_reddens_errors(rgb, wrong, expected):
+    image = np.full((1, 1, 3), rgb, dtype=np.uint8)
+    mask = np.zeros((1, 1), dtype=np.uint8)
+    out = plots.error_overlay(image, mask, mask + wrong, alpha=0.5)
+    np.testing.assert_allclose(out[0, 0], expected, atol=1e-6)
 
 
 def test_plot_examples_titles_shapes_and_dtypes():

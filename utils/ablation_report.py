@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from utils.colab import FULL_TRAIN_IMAGES as REFERENCE_TRAIN_IMAGES
 from utils.tables import markdown_table
 
 RESULT_FILES = ("ablation.csv", "ablation_runs.csv", "learning_curve.csv")
 RUN_SETTINGS = ("epochs", "batch_size", "train_images", "val_images")
 BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
-# The reference notebook's validation pixel accuracy after 20 epochs, on
-# REFERENCE_TRAIN_IMAGES training images.
+# The reference notebook's validation pixel accuracy after 20 epochs, on its
+# training images: 80 % of the release's 7,390 pairs.
 REFERENCE_VAL_ACCURACY = 0.8906
+REFERENCE_TRAIN_IMAGES = 5_900
 # A trend needs more points than its two parameters.
 MIN_CURVE_COUNTS = 3
 

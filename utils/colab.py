@@ -17,10 +17,12 @@ from utils.config import Config
 
 DRIVE_ROOT = "/content/drive"
 LOCAL_DATA_DIR = "/content/data"
-# What the notebook's default run trains on, and how fast a CPU does it
-# (README: "Performance" and "Results", a 2-core CPU without GPU).
-FULL_TRAIN_IMAGES = 5_900  # the reference's 80 % of the release; fewer if official
-CPU_IMAGES_PER_S = (9, 13)
+# The default run (official split): 80 % of trainval.txt's 3,680 images train
+# and the rest validate; precise BN passes over up to 2,048 training images.
+DEFAULT_IMAGES = {"train": 2_944, "val": 736, "precise_bn": 2_048}
+# Measured on a 2-core Intel Xeon without GPU (results/benchmark.md): `fit` on
+# the cached pipeline, and `predict_on_batch`; images per second.
+CPU_RATES = {"train": 12.9, "predict": 45.8}
 VARIANT_COUNT = 4
 
 
@@ -104,28 +106,29 @@ def resolve_drive_dir(
 
 
 def cpu_cost_notice(
-    train_images: int = FULL_TRAIN_IMAGES,
+    images: Mapping[str, int] = DEFAULT_IMAGES,
     epochs: int = 20,
     variant_epochs: int = 20,
-    rates: tuple[float, float] = CPU_IMAGES_PER_S,
+    rates: Mapping[str, float] = CPU_RATES,
 ) -> str:
-    """A paragraph estimating the default run's training time without a GPU.
+    """A paragraph estimating the default run's time on a CPU, from measured rates.
 
-    Hours = images x epochs / (images/s) / 3600 for the model, and again with
-    the four variants' epochs added; `rates` is (slowest, fastest).
+    An epoch trains on images["train"] and predicts images["val"] and
+    images["precise_bn"] (precise BN's forward pass); the model trains `epochs`
+    of them, then each of the four variants `variant_epochs` more.
     """
-    slow, fast = rates
+    predicted = images["val"] + images["precise_bn"]
+    epoch = images["train"] / rates["train"] + predicted / rates["predict"]
     total = epochs + VARIANT_COUNT * variant_epochs
-    model = [train_images * epochs / rate / 3600 for rate in (fast, slow)]
-    everything = [train_images * total / rate / 3600 for rate in (fast, slow)]
     return textwrap.fill(
         "No GPU: this runtime trains on the CPU. Estimate for the default run "
-        f"(up to about {train_images:,} training images x {epochs} epochs, then "
-        f"{VARIANT_COUNT} variants x {variant_epochs} epochs) at the {slow}-{fast} "
-        "training images/s measured on a 2-core CPU: "
-        f"{model[0]:.1f}-{model[1]:.1f} hours for the model, "
-        f"{everything[0]:.0f}-{everything[1]:.0f} hours with the variants. "
-        "On Colab choose Runtime > Change runtime type > GPU and run all again.",
+        f"({images['train']:,} training images x {epochs} epochs, then "
+        f"{VARIANT_COUNT} variants x {variant_epochs} epochs) at the rates measured "
+        f"on a 2-core Intel Xeon ({rates['train']} training and {rates['predict']} "
+        f"predicted images/s): {epoch * epochs / 3600:.1f} hours for the model, "
+        f"{epoch * total / 3600:.0f} hours with the variants; slower CPUs take "
+        "longer. On Colab choose Runtime > Change runtime type > GPU and run all "
+        "again.",
         width=88,
     )
 

@@ -40,8 +40,7 @@ OPTION_CHOICES = {
     "optimizer": ("adam", "adamw"),
 }
 
-# The reference notebook's training recipe:
-# `dataclasses.replace(config, **REFERENCE_RECIPE)` selects it.
+# The reference notebook's training recipe: `Config(**REFERENCE_RECIPE)` trains it.
 REFERENCE_RECIPE = dict(
     learning_rate=1e-3,
     optimizer="adam",

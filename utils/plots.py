@@ -21,6 +21,8 @@ from utils.metrics import image_scores
 from utils.predict import Predictions
 
 ERROR_COLOR = (0.9, 0.05, 0.05)
+# Luma weights of ITU-R BT.601, the usual RGB-to-grey conversion.
+GREY_WEIGHTS = (0.299, 0.587, 0.114)
 RENDER_MODES = ("prediction", "error")
 HISTORY_PANELS = {"loss": "loss", "accuracy": "pixel accuracy", "mean_iou": "mean IoU"}
 
@@ -57,11 +59,15 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.
 def error_overlay(
     image: np.ndarray, mask: np.ndarray, pred_mask: np.ndarray, alpha: float = 0.6
 ) -> np.ndarray:
-    """The (H, W, 3) image in [0, 1] with wrongly predicted pixels blended to red."""
-    image = unit_float(image)
+    """The (H, W, 3) image in grey, [0, 1], with wrongly predicted pixels blended to red.
+
+    Grey first: on a photo with red in it the error colour would otherwise vanish.
+    """
+    grey = unit_float(image) @ np.array(GREY_WEIGHTS, dtype=np.float32)
+    grey = np.repeat(grey[..., None], 3, axis=-1)
     wrong = (mask != pred_mask)[..., None]
-    red = (1 - alpha) * image + alpha * np.array(ERROR_COLOR)
-    return np.where(wrong, red, image).astype(np.float32)
+    red = (1 - alpha) * grey + alpha * np.array(ERROR_COLOR)
+    return np.where(wrong, red, grey).astype(np.float32)
 
 
 def class_legend_handles(class_names: tuple[str, ...] = CLASS_NAMES) -> list[Patch]:
@@ -254,7 +260,8 @@ def render_example(
     else:
         show_panel(axes[1], colorize_mask(mask), "true trimap")
         stats = image_scores(mask, pred_mask, len(class_names))
-        title += f"IoU {stats['mean_iou']:.3f} · pixel accuracy {stats['accuracy']:.1%}"
+        accuracy = stats["accuracy"]
+        title += f"IoU {stats['mean_iou']:.3f} · pixel accuracy {accuracy:.1%}"
     if mode == "prediction":
         show_panel(axes[2], overlay_mask(image, pred_mask, alpha), "prediction overlay")
     else:

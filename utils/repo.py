@@ -13,7 +13,6 @@ import json
 import re
 from pathlib import Path
 
-PLACEHOLDER_URL = "https://github.com/OWNER/REPO"
 NOTEBOOK = "S18_UNet.ipynb"
 PAIRED_SCRIPT = "S18_UNet.py"
 README = "README.md"
