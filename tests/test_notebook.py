@@ -76,7 +76,7 @@ def test_only_deterministic_cells_are_checked_by_tags_not_comments(notebook):
     sources = [cell.source for cell in checked]
     assert len(checked) == 4, sources
     assert "report.describe_recipe(" in sources[0]
-    assert "build_unet().count_params()" in sources[1]
+    assert "build_unet(img_size).count_params()" in sources[1]
     assert "metrics.confusion_matrix(" in sources[2]
     assert "metrics.scores_from_confusion(" in sources[3]
     assert not any("NBVAL" in cell.source for cell in code_cells(notebook))
