@@ -121,40 +121,42 @@ def test_resolve_drive_dir_no_mount_when_not_needed(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "images, epochs, variant_epochs, rates, model_hours, all_hours",
+    "trainval, fields, images",
+    [
+        # 3,680 x 0.2 = 736 validate, 2,944 train; precise BN reads 2,048 of them.
+        (3_680, {}, {"train": 2_944, "val": 736, "precise_bn": 2_048}),
+        # 1,000 x 0.25 = 250 validate, 750 train: fewer than precise BN's 2,048.
+        (1_000, {"val_fraction": 0.25}, {"train": 750, "val": 250, "precise_bn": 750}),
+    ],
+)
+def test_epoch_images(trainval, fields, images):
+    assert colab.epoch_images(Config(**fields), trainval) == images
+
+
+@pytest.mark.parametrize(
+    "config, trainval, rates, words",
     [
         # 2,944 / 12.9 + (736 + 2,048) / 45.8 = 289.0 s an epoch:
         # x 20 / 3600 = 1.6 hours; x (20 + 4 x 20) / 3600 = 8.0
-        (colab.DEFAULT_IMAGES, 20, 20, colab.CPU_RATES, "1.6 hours", "8 hours"),
-        # 1,800 / 1 + (900 + 900) / 1 = 3,600 s: 2 epochs 2.0 hours, 10 in all 10
+        (None, 3_680, colab.CPU_RATES, ("2,944 training images x 20", "1.6", "8")),
+        # 1,800 / 1 + (450 + 1,350) / 1 = 3,600 s: 2 epochs 2.0 hours, 10 in all 10
         (
-            {"train": 1_800, "val": 900, "precise_bn": 900},
-            2,
-            2,
+            Config(epochs=2, variant_epochs=2, precise_bn_images=1_350),
+            2_250,
             {"train": 1, "predict": 1},
-            "2.0 hours",
-            "10 hours",
+            ("1,800 training images x 2", "2.0", "10"),
         ),
     ],
 )
-def test_cpu_cost_notice(images, epochs, variant_epochs, rates, model_hours, all_hours):
-    text = colab.cpu_cost_notice(images, epochs, variant_epochs, rates)
+def test_cpu_cost_notice(config, trainval, rates, words):
+    text = colab.cpu_cost_notice(config, trainval, rates)
     flat = " ".join(text.split())
-    assert flat.startswith("No GPU")
-    assert f"{images['train']:,} training images x {epochs} epochs" in flat
-    assert f"{model_hours} for the model" in flat
-    assert f"{all_hours} with the variants" in flat
+    images, model_hours, all_hours = words
+    assert flat.startswith("No GPU") and images in flat
+    assert f"{model_hours} hours for the model" in flat
+    assert f"{all_hours} hours with the variants" in flat
     assert "Runtime > Change runtime type > GPU" in flat
     assert max(len(line) for line in text.splitlines()) <= 88
-
-
-def test_cpu_cost_notice_matches_the_default_config():
-    config = Config()
-    assert config.split == "official" and config.val_fraction == 0.2
-    assert colab.DEFAULT_IMAGES["train"] + colab.DEFAULT_IMAGES["val"] == 3_680
-    assert colab.DEFAULT_IMAGES["val"] == round(3_680 * config.val_fraction)
-    assert colab.DEFAULT_IMAGES["precise_bn"] == config.precise_bn_images
-    assert (config.epochs, config.variant_epochs) == (20, 20)
 
 
 def test_use_drive_storage_keeps_archives_on_drive_and_data_local(tmp_path):

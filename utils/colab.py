@@ -17,9 +17,9 @@ from utils.config import Config
 
 DRIVE_ROOT = "/content/drive"
 LOCAL_DATA_DIR = "/content/data"
-# The default run (official split): 80 % of trainval.txt's 3,680 images train
-# and the rest validate; precise BN passes over up to 2,048 training images.
-DEFAULT_IMAGES = {"train": 2_944, "val": 736, "precise_bn": 2_048}
+# The release's trainval.txt (TFDS lists the same): the official split trains
+# and validates on these images and holds out test.txt.
+TRAINVAL_IMAGES = 3_680
 # Measured on a 2-core Intel Xeon without GPU (results/benchmark.md): `fit` on
 # the cached pipeline, and `predict_on_batch`; images per second.
 CPU_RATES = {"train": 12.9, "predict": 45.8}
@@ -105,27 +105,46 @@ def resolve_drive_dir(
     return target
 
 
+def epoch_images(config: Config, trainval: int = TRAINVAL_IMAGES) -> dict[str, int]:
+    """Images one epoch of `config` on the official split trains, validates, re-reads.
+
+    The validation share is rounded as the split rounds it; precise BN's forward
+    pass reads up to `config.precise_bn_images` training images.
+    """
+    val = int(round(trainval * config.val_fraction))
+    train = trainval - val
+    return {
+        "train": train,
+        "val": val,
+        "precise_bn": min(config.precise_bn_images, train),
+    }
+
+
 def cpu_cost_notice(
-    images: Mapping[str, int] = DEFAULT_IMAGES,
-    epochs: int = 20,
-    variant_epochs: int = 20,
+    config: Config | None = None,
+    trainval: int = TRAINVAL_IMAGES,
     rates: Mapping[str, float] = CPU_RATES,
 ) -> str:
-    """A paragraph estimating the default run's time on a CPU, from measured rates.
+    """A paragraph estimating a run's time on a CPU, from measured rates.
 
-    An epoch trains on images["train"] and predicts images["val"] and
-    images["precise_bn"] (precise BN's forward pass); the model trains `epochs`
-    of them, then each of the four variants `variant_epochs` more.
+    `config` defaults to `Config()`, the notebook's default run. An epoch trains
+    on `epoch_images`' "train" and predicts its "val" and "precise_bn"; the
+    model trains `config.epochs` of them, each of the four variants
+    `config.variant_epochs` more.
     """
+    config = config or Config()
+    images = epoch_images(config, trainval)
     predicted = images["val"] + images["precise_bn"]
     epoch = images["train"] / rates["train"] + predicted / rates["predict"]
-    total = epochs + VARIANT_COUNT * variant_epochs
+    total = config.epochs + VARIANT_COUNT * config.variant_epochs
     return textwrap.fill(
-        "No GPU: this runtime trains on the CPU. Estimate for the default run "
-        f"({images['train']:,} training images x {epochs} epochs, then "
-        f"{VARIANT_COUNT} variants x {variant_epochs} epochs) at the rates measured "
-        f"on a 2-core Intel Xeon ({rates['train']} training and {rates['predict']} "
-        f"predicted images/s): {epoch * epochs / 3600:.1f} hours for the model, "
+        "No GPU: this runtime trains on the CPU. Estimate for the full release "
+        f"(official split: {images['train']:,} training images x {config.epochs} "
+        f"epochs, then {VARIANT_COUNT} variants x {config.variant_epochs} epochs) "
+        "at the rates "
+        f"measured on a 2-core Intel Xeon ({rates['train']} training and "
+        f"{rates['predict']} predicted images/s): "
+        f"{epoch * config.epochs / 3600:.1f} hours for the model, "
         f"{epoch * total / 3600:.0f} hours with the variants; slower CPUs take "
         "longer. On Colab choose Runtime > Change runtime type > GPU and run all "
         "again.",
