@@ -6,7 +6,7 @@ split_pairs is tested in test_data.py, beside the folders it splits.
 import pytest
 
 from tests.fixtures import fake_pairs
-from utils.splits import stats_pairs, subset_train
+from utils.splits import stats_pairs, subset_train, val_count
 
 
 @pytest.mark.parametrize("count", [None, 5, 9])
@@ -33,3 +33,13 @@ def test_stats_pairs_is_a_fixed_seeded_order_capped_at_count():
     assert first != pairs[:4]  # shuffled, not the split's first pairs
     assert stats_pairs(pairs, 4, seed=1) == first
     assert sorted(stats_pairs(pairs, 100, seed=1), key=pairs.index) == pairs
+
+
+@pytest.mark.parametrize(
+    "count, val_fraction, expected",
+    # 3,680 x 0.2 = 736 exactly; 331 + 83 = 414 x 0.2 = 82.8 rounds up to 83;
+    # 10 x 0.25 = 2.5 rounds to the even 2, as Python's round does.
+    [(3_680, 0.2, 736), (414, 0.2, 83), (10, 0.25, 2), (5, 0.0, 0)],
+)
+def test_val_count(count, val_fraction, expected):
+    assert val_count(count, val_fraction) == expected

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from utils.config import Config
+from utils.splits import val_count
 
 DRIVE_ROOT = "/content/drive"
 LOCAL_DATA_DIR = "/content/data"
@@ -108,10 +109,10 @@ def resolve_drive_dir(
 def epoch_images(config: Config, trainval: int = TRAINVAL_IMAGES) -> dict[str, int]:
     """Images one epoch of `config` on the official split trains, validates, re-reads.
 
-    The validation share is rounded as the split rounds it; precise BN's forward
-    pass reads up to `config.precise_bn_images` training images.
+    The validation share is `split_pairs`' own; precise BN's forward pass reads
+    up to `config.precise_bn_images` training images.
     """
-    val = int(round(trainval * config.val_fraction))
+    val = val_count(trainval, config.val_fraction)
     train = trainval - val
     return {
         "train": train,
@@ -141,9 +142,8 @@ def cpu_cost_notice(
         "No GPU: this runtime trains on the CPU. Estimate for the full release "
         f"(official split: {images['train']:,} training images x {config.epochs} "
         f"epochs, then {VARIANT_COUNT} variants x {config.variant_epochs} epochs) "
-        "at the rates "
-        f"measured on a 2-core Intel Xeon ({rates['train']} training and "
-        f"{rates['predict']} predicted images/s): "
+        f"at the rates measured on a 2-core Intel Xeon ({rates['train']} training "
+        f"and {rates['predict']} predicted images/s): "
         f"{epoch * config.epochs / 3600:.1f} hours for the model, "
         f"{epoch * total / 3600:.0f} hours with the variants; slower CPUs take "
         "longer. On Colab choose Runtime > Change runtime type > GPU and run all "

@@ -77,9 +77,14 @@ def split_pairs(
     held_out = [s for s in usable if s in test_set]
     rest = [s for s in usable if s not in test_set]
     rest = [rest[i] for i in rng.permutation(len(rest))]
-    num_val = int(round(len(rest) * val_fraction))
+    num_val = val_count(len(rest), val_fraction)
     names = {"train": rest[num_val:], "val": rest[:num_val], "test": held_out}
     return {key: [by_stem[s] for s in sorted(stems)] for key, stems in names.items()}
+
+
+def val_count(count: int, val_fraction: float) -> int:
+    """How many of `count` shuffled pairs validate: `val_fraction` of them, rounded."""
+    return int(round(count * val_fraction))
 
 
 def report_split_drops(
