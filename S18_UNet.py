@@ -41,27 +41,27 @@
 # budget (batch 32, 20 epochs); it split the images 80/20 at random, which
 # `S18_SPLIT=random` reproduces. Its training recipe (Adam at 1e-3,
 # cross-entropy, no augmentation) is one setting away; by default this
-# notebook trains with a better one, chosen by the recipe ablation in README.
+# notebook trains with a better one, chosen by the recipe ablation
+# ([docs/ablation.md](docs/ablation.md)).
 #
 # **Two modes.** By default (no `S18_*` variables set) the notebook downloads
 # the full Oxford-IIIT Pet release once, holds out the official test list and
 # trains for 20 epochs at batch 32: a job for a GPU, such as Colab's; on a CPU
-# it takes hours (README gives estimates). With `S18_FAST=1` it runs in a few
-# minutes on tiny synthetic pets, which is how the tests execute it. The
-# outputs saved in this file come from one particular run: the **Run** line
-# under "Results", generated from that run's record, says which data, split,
-# epochs and machine produced them.
+# it takes hours ([docs/performance.md](docs/performance.md) gives estimates).
+# With `S18_FAST=1` it runs in a few minutes on tiny synthetic pets, which is
+# how the tests execute it. The outputs saved in this file come from one
+# particular run: the **Run** line under "Results", generated from that run's
+# record, says which data, split, epochs and machine produced them.
 
 # %% [markdown]
 # ## Setup
 #
-# On Colab, which opens only this file, fetch this repository at `REPO_REF`
-# into `/content/s18_unet` so that `utils` imports; change either setting and
-# run the cell again to switch. Whoever publishes the repository sets both
-# once with `python -m utils.repo set URL --ref REF`. Elsewhere this cell
-# does nothing.
+# On Colab, which opens only this file, clone this repository at `REPO_REF`
+# once, so that `utils` imports. Elsewhere this cell does nothing. Whoever
+# publishes the repository sets both names with `python -m tools.repo set URL`.
 
 # %%
+import os
 import subprocess
 import sys
 
@@ -69,63 +69,58 @@ REPO_URL = "https://github.com/OWNER/REPO"
 REPO_REF = "main"
 CHECKOUT = "/content/s18_unet"
 if "google.colab" in sys.modules:
-    if REPO_URL.startswith("https://github.com/OWNER/"):
-        raise RuntimeError("Set REPO_URL above to this project's GitHub address.")
-    git = ["git", "-C", CHECKOUT]
-    subprocess.run(["git", "init", "--quiet", CHECKOUT], check=True)
-    got = subprocess.run([*git, "fetch", "-q", REPO_URL, REPO_REF], capture_output=True)
-    if got.returncode:
-        raise RuntimeError(f"Cannot fetch {REPO_REF} from {REPO_URL}: check both.")
-    subprocess.run([*git, "checkout", "-q", "--force", "FETCH_HEAD"], check=True)
-    sys.path[:] = [CHECKOUT] + [p for p in sys.path if p != CHECKOUT]
-    for name in [m for m in sys.modules if m.split(".")[0] == "utils"]:
-        del sys.modules[name]  # so a re-run imports the checkout just fetched
+    if not os.path.isdir(CHECKOUT):
+        subprocess.run(["git", "clone", "-q", "-b", REPO_REF, REPO_URL, CHECKOUT])
+    sys.path.insert(0, CHECKOUT)
 
 # %% [markdown]
 # Load TensorFlow with its native start-up log muted (GPU probing notes that
 # would show in red below the cell); Python warnings still show.
 
 # %%
-from utils.quiet import start_tensorflow_quietly
+from utils.config import start_tensorflow_quietly
 
 gpus = start_tensorflow_quietly()
 
 # %% [markdown]
-# Import the project's code: one module per concept in `utils/`.
+# Import the project's code: one module per chapter of this lesson in `utils/`.
 
 # %%
 import keras
 import numpy as np
 from IPython.display import Markdown, display
 
-from utils import colab, evaluate, figures, lesson, metrics, pipeline, plots
-from utils import plots_compare, predict, recipe, report, train, upload
+from utils import config as settings
+from utils import evaluate, losses, notebook, pipeline, plots, runs, train
 from utils import variants, viewer
-from utils.architecture import plot_architecture
-from utils.config import REFERENCE_RECIPE, config_from_env
+from utils.callbacks import make_callbacks
+from utils.config import CLASS_NAMES, REFERENCE_RECIPE, config_from_env
 from utils.model import build_unet, conv_block, decoder_block, encoder_block
+from utils.model import plot_architecture
 
 # %% [markdown]
 # Create the one config that holds every setting. `S18_*` environment
-# variables (see README) steer it without editing; overrides stay visible here.
+# variables ([docs/settings.md](docs/settings.md)) steer it without editing;
+# overrides stay visible here.
 
 # %%
 config = config_from_env()
 config
 
 # %% [markdown]
-# Its training recipe is the "no-crop" line of README's recipe ablation, the
-# one line there that beat the reference's recipe on both seeds it was trained
-# with: left-right flips, AdamW with weight decay 0.05 (kernels only), one
-# warm-up epoch then cosine decay, and cross-entropy + Dice, which rewards
-# overlap directly. Random crops and colour jitter scored below flips alone
-# on both seeds in that budget (331 images, 220 steps), so they stay out.
-# Compare it with the reference's recipe, which
+# Its training recipe is the "no-crop" line of the recipe ablation
+# ([docs/ablation.md](docs/ablation.md)), the one line there that beat the
+# reference's recipe on both seeds it was trained with: left-right flips,
+# AdamW with weight decay 0.05 (kernels only), one warm-up epoch then cosine
+# decay, and cross-entropy + Dice, which rewards overlap directly. Random
+# crops and colour jitter scored below flips alone on both seeds in that
+# budget (331 images, 220 steps), so they stay out. Compare it with the
+# reference's recipe, which
 # `config_from_env(**REFERENCE_RECIPE, run_dir="runs/reference")` trains instead.
 
 # %% tags=["nbval-check-output"]
 recipes = {"this notebook": vars(config), "the reference": REFERENCE_RECIPE}
-Markdown("\n".join(f"- {k}: {report.describe_recipe(v)}" for k, v in recipes.items()))
+Markdown("\n".join(f"- {k}: {settings.describe_recipe(v)}" for k, v in recipes.items()))
 
 # %% [markdown]
 # On Colab, keep the run folder (checkpoints, resume backup, log) and the
@@ -136,21 +131,21 @@ Markdown("\n".join(f"- {k}: {report.describe_recipe(v)}" for k, v in recipes.ite
 
 # %%
 DRIVE_DIR = "/content/drive/MyDrive/s18_unet"
-colab.use_drive_storage(config, DRIVE_DIR)
-colab.enable_colab_widgets()
+notebook.use_drive_storage(config, DRIVE_DIR)
+notebook.enable_colab_widgets()
 
 # %% [markdown]
-# Use the GPU when there is one, with mixed precision and XLA compilation,
-# which are made for it; on CPU the run stays in float32 without XLA, and the
-# cell says what the default run then costs.
+# Choose the precision from the device: mixed float16 and XLA on a GPU, mixed
+# bfloat16 on a CPU with native bfloat16 instructions, float32 otherwise
+# (`config.precision` overrides it). Variables, logits and losses stay
+# float32 either way. On a CPU the cell also says what the default run costs.
 
 # %%
-device = colab.configure_device()
-config.mixed_precision = device["mixed_precision"]
-config.jit_compile = device["jit_compile"]
-print(colab.format_device_report(device))
+device = train.configure_device(config.precision)
+config.precision, config.jit_compile = device["precision"], device["jit"]
+print(train.format_device_report(device))
 if not device["gpus"]:
-    print(colab.cpu_cost_notice())
+    print(notebook.cpu_cost_notice())
 
 # %% [markdown]
 # Seed Python, NumPy and TensorFlow once, so a CPU run repeats exactly (the
@@ -178,12 +173,10 @@ keras.utils.set_random_seed(config.seed)
 # (`S18_SPLIT=random`). The same seed gives the same split on any machine.
 #
 # Find the data (download, local folder, or synthetic in fast mode), validate
-# every pair and split it. The report names each skipped file and why; the
-# split sizes and this machine are recorded in the run folder.
+# every pair and split it. The report names each skipped file and why.
 
 # %%
 data = pipeline.make_datasets(config)
-report.save_run_record(data, config.run_dir)
 print(data.report.summary())
 data.sizes()
 
@@ -208,7 +201,7 @@ plots.plot_examples(images, masks)
 # (H, W, filters). Two stacked 3x3 convolutions see a 5x5 window.
 
 # %%
-Markdown(lesson.source_markdown(conv_block))
+Markdown(notebook.source_markdown(conv_block))
 
 # %% [markdown]
 # **Encoder block.** A convolution block, BatchNorm, dropout in the two
@@ -220,7 +213,7 @@ Markdown(lesson.source_markdown(conv_block))
 # 8x8) does not pool.
 
 # %%
-Markdown(lesson.source_markdown(encoder_block))
+Markdown(notebook.source_markdown(encoder_block))
 
 # %% [markdown]
 # **Decoder block.** A 3x3 transposed convolution with stride 2 doubles height
@@ -229,7 +222,7 @@ Markdown(lesson.source_markdown(encoder_block))
 # mixes coarse context with fine detail back to (2H, 2W, filters).
 
 # %%
-Markdown(lesson.source_markdown(decoder_block))
+Markdown(notebook.source_markdown(decoder_block))
 
 # %% [markdown]
 # **Assembly.** Five encoder blocks take 128x128x3 through 32, 64, 128, 256
@@ -239,19 +232,38 @@ Markdown(lesson.source_markdown(decoder_block))
 # variants compared at the end.
 
 # %%
-Markdown(lesson.source_markdown(build_unet))
+Markdown(notebook.source_markdown(build_unet))
 
 # %% [markdown]
-# Build the reference U-Net and compile it with the config's recipe (listed
-# under Setup); its loss reads the logits, not probabilities.
-# One change from the reference: it called
-# `BatchNormalization(...)(x, training=False)`, which freezes BN in inference
-# mode for the whole run, so it never uses batch statistics and its moving
-# averages never move. Here Keras picks the mode: batch statistics while
-# training, moving averages when predicting.
+# Build the reference U-Net in the chosen precision. One change from the
+# reference: it called `BatchNormalization(...)(x, training=False)`, which
+# freezes BN in inference mode for the whole run, so it never uses batch
+# statistics and its moving averages never move. Here Keras picks the mode:
+# batch statistics while training, moving averages when predicting.
 
 # %%
-model = recipe.build_model(config, steps_per_epoch=len(data.train))
+with train.precision_policy(config.precision):
+    model = build_unet(
+        config.img_size,
+        len(CLASS_NAMES),
+        config.dropout,
+        config.downsample,
+        config.upsample,
+    )
+
+# %% [markdown]
+# Compile it with the config's recipe (listed under Setup): the optimizer
+# and its learning-rate schedule, the loss, which reads the logits (not
+# probabilities), and the metrics logged at every epoch: pixel accuracy, mean
+# IoU, and IoU and Dice per class.
+
+# %%
+model.compile(
+    optimizer=train.make_optimizer(config, steps_per_epoch=len(data.train)),
+    loss=losses.make_loss(config.loss),
+    metrics=evaluate.make_metrics(),
+    jit_compile=config.jit_compile,
+)
 
 # %% [markdown]
 # The architecture, drawn from the model's own layers: each box is a block
@@ -299,7 +311,7 @@ model.summary()
 # %% tags=["nbval-check-output"]
 truth = np.array([[1, 1, 1, 1], [1, 2, 2, 2], [1, 2, 0, 0], [1, 2, 0, 0]])
 guess = np.array([[1, 1, 1, 1], [1, 1, 2, 1], [1, 0, 0, 0], [1, 2, 0, 0]])
-toy_confusion = metrics.confusion_matrix(truth, guess, num_classes=3)
+toy_confusion = evaluate.confusion_matrix(truth, guess, num_classes=3)
 toy_confusion
 
 # %% [markdown]
@@ -307,7 +319,7 @@ toy_confusion
 # Border: $TP = 2$, $FN = 3$, $FP = 0$, so IoU $= 2/5$; pet: IoU $= 4/(4+1)$.
 
 # %% tags=["nbval-check-output"]
-Markdown(evaluate.format_scores(metrics.scores_from_confusion(toy_confusion)))
+Markdown(evaluate.format_scores(evaluate.scores_from_confusion(toy_confusion)))
 
 # %% [markdown]
 # 13 of 16 pixels are right, yet the border, the class that was missed, has
@@ -321,24 +333,41 @@ Markdown(evaluate.format_scores(metrics.scores_from_confusion(toy_confusion)))
 # %% [markdown]
 # ## Train
 #
-# Train with a CSV log, a best-model checkpoint on validation mean IoU and a
-# resume backup: re-running this cell after a disconnect continues from the
-# last finished epoch, and a finished run is loaded instead of retrained (as
-# in the outputs saved here). While it trains, each epoch prints one log line
-# and, below it, a training image's prediction.
+# Make the callbacks `fit` runs around each epoch: a CSV log, a best-model
+# checkpoint on validation mean IoU, a resume backup, and a live preview of
+# one training image's prediction. The same call prepares the run folder:
+# it refuses a folder of other settings or a damaged file, and records the
+# data and this machine there.
 #
 # Validation tells the truth at every epoch. BatchNorm predicts with moving
 # averages of its batch statistics (momentum 0.99: a memory of about 100
-# steps), which trail the weights when an epoch has only a few steps. So before
-# each validation its statistics are re-estimated on the training images under
-# the current weights ("precise BN"; no weight changes, training unaffected):
-# the logged validation scores, the best checkpoint and the preview all
-# describe the model as it would predict at that moment.
+# steps), which trail the weights when an epoch has only a few steps. So just
+# before each validation its statistics are re-estimated on training images
+# under the current weights ("precise BN"; no weight changes, training
+# unaffected): the logged validation scores, the best checkpoint and the
+# preview all describe the model as it would predict at that moment.
 
 # %%
-callbacks = [] if config.fast else [viewer.PredictionCallback(images[0], masks[0])]
-history = train.fit_resumable(model, data, config, callbacks, verbose=2)
-history.round(4)
+callbacks = make_callbacks(config, data, preview=(images[0], masks[0]))
+[type(callback).__name__ for callback in callbacks]
+
+# %% [markdown]
+# Train. Each epoch prints one log line, and the preview below it changes.
+# After a disconnect, run the cells again: the backup callback restores the
+# last finished epoch and `fit` continues from there (a finished run trains
+# no further epoch). `finish_run` then saves `final.keras` and returns the log.
+
+# %%
+model.fit(
+    data.train,
+    validation_data=data.val,
+    epochs=config.epochs,
+    callbacks=callbacks,
+    shuffle=False,  # the tf.data pipeline shuffles, anew each epoch
+    verbose=2,
+)
+history = train.finish_run(model, config)
+evaluate.history_table(history)
 
 # %% [markdown]
 # ## Curves
@@ -355,7 +384,7 @@ plots.plot_history(history)
 # below, read from its run folder:
 
 # %%
-Markdown(report.describe_run(config.run_dir))
+Markdown(runs.describe_run(config.run_dir))
 
 # %% [markdown]
 # Predict the held-out split (the official test list, or validation for the
@@ -364,7 +393,7 @@ Markdown(report.describe_run(config.run_dir))
 
 # %%
 eval_split = data.eval_split
-predictions = {eval_split: predict.predict_split(model, data.eval_ds)}
+predictions = {eval_split: evaluate.predict_split(model, data.eval_ds)}
 scores = evaluate.score_predictions(predictions[eval_split])
 evaluate.save_evaluation(scores, config.run_dir, eval_split)
 display(Markdown(f"**{eval_split} split**\n\n" + evaluate.format_scores(scores)))
@@ -384,42 +413,55 @@ plots.plot_class_iou(scores)
 # %% [markdown]
 # ## Predictions
 #
-# Show the first held-out images predicted above: image, truth, prediction
-# and overlay with each image's IoU.
+# Choose the examples every figure below shows, by one rule: for cats and
+# for dogs (the release names cat breeds with a capital letter), the images
+# with the lowest, the median and the highest mean IoU, so good and bad
+# cases of both species appear.
 
 # %%
-plots.plot_predictions(predictions[eval_split].head(4))
+stems = [pair.stem for pair in data.splits[eval_split]]
+chosen = evaluate.pick_examples(predictions[eval_split], stems)
+examples = predictions[eval_split].take(chosen)
+names = [stems[index] for index in chosen]
+names
+
+# %% [markdown]
+# Show each chosen image, its true trimap, the prediction and an overlay.
+
+# %%
+plots.plot_predictions(examples, names)
 
 # %% [markdown]
 # Mark the wrongly labelled pixels in red, on a grey copy of each photo so
 # that red in the photo cannot hide them.
 
 # %%
-plots.plot_error_map(predictions[eval_split].head(4))
+plots.plot_error_map(examples, names)
 
 # %% [markdown]
 # Explore every image with the viewer: slider, split, opacity, error map.
-# Below it, a still picture of its first view, for pages that show no widgets.
+# It opens on the first chosen example; below it, a still picture of that
+# view, for pages that show no widgets.
 
 # %%
 if "val" not in predictions:
-    predictions["val"] = predict.predict_split(model, data.val)
-view = viewer.make_viewer(predictions)
+    predictions["val"] = evaluate.predict_split(model, data.val)
+view = viewer.make_viewer(predictions, start=(eval_split, chosen[0]))
 display(view)
 view.figure
 
 # %% [markdown]
 # Segment a photo of your own pet: it is decoded and resized by the dataset
-# code. Below the picker, the same steps run on one validation photo, as if
-# it had been uploaded.
+# code. Below the picker, the same steps run on a held-out photo of a breed
+# none of the examples above shows, as if it had been uploaded.
 
 # %%
-display(upload.make_upload_widget(model, config.img_size))
-example = data.splits["val"][0].image
-image, pred_mask = upload.segment_image_bytes(
-    model, example.read_bytes(), config.img_size
+display(viewer.make_upload_widget(model, config.img_size))
+photo = evaluate.pick_upload_example(data.splits[eval_split], names)
+image, pred_mask = viewer.segment_image_bytes(
+    model, photo.read_bytes(), config.img_size
 )
-plots.render_example(image, None, pred_mask, title=f"as an upload: {example.name}")
+plots.render_example(image, None, pred_mask, title=f"as an upload: {photo.name}")
 
 # %% [markdown]
 # ## Variants
@@ -428,7 +470,7 @@ plots.render_example(image, None, pred_mask, title=f"as an upload: {example.name
 # epoch budget (`config.variant_epochs`) and the config's recipe, except the
 # loss each one names. "BCE" in the assignment is the sparse categorical
 # cross-entropy on logits, since there are 3 classes; Dice is a multi-class
-# soft Dice. Finished variants are reloaded.
+# soft Dice.
 
 # %%
 comparison = variants.run_variants(config, data)
@@ -438,17 +480,16 @@ display(Markdown(variants.format_variants_table(comparison, config, data)))
 # Compare the variants' validation mean IoU epoch by epoch.
 
 # %%
-histories = variants.load_variant_histories(config)
-variant_curves = plots_compare.plot_variant_curves(histories)
+variant_curves = variants.plot_variant_curves(variants.load_variant_histories(config))
 variant_curves
 
 # %% [markdown]
-# Compare their predictions on the same validation images.
+# Compare their predictions on the chosen examples.
 
 # %%
-val = predictions["val"]
-variant_grid = plots_compare.plot_variant_predictions(
-    variants.predict_variants(config, data), val.images, val.masks
+variant_masks = variants.predict_variants(config, examples.images)
+variant_grid = variants.plot_variant_predictions(
+    variant_masks, examples.images, examples.masks
 )
 variant_grid
 
@@ -460,14 +501,9 @@ variant_grid
 
 # %%
 figure_dir = f"{config.run_dir}/figures" if config.fast else "images"
-saved = figures.save_readme_figures(
-    figure_dir, history, predictions[eval_split], scores, model
-)
-variant_figures = {
-    "variant_curves": variant_curves,
-    "variant_predictions": variant_grid,
-}
-saved |= figures.save_figures(figure_dir, variant_figures)
+saved = plots.save_readme_figures(figure_dir, history, examples, scores, names)
+more = {"architecture": plot_architecture(model), "variant_curves": variant_curves}
+saved |= plots.save_figures(figure_dir, more | {"variant_predictions": variant_grid})
 sorted(saved)
 
 # %% [markdown]
@@ -477,7 +513,7 @@ sorted(saved)
 # (held-out split, final model) and the variants' table:
 
 # %%
-Markdown(lesson.summarize_findings(scores, comparison))
+Markdown(notebook.summarize_findings(scores, comparison))
 
 # %% [markdown]
 # Look at the error map above: the red pixels gather along the outlines,

@@ -21,8 +21,7 @@ from PIL import Image
 
 from benchmarks import PROJECT_ROOT
 from benchmarks.measure import format_cells, proc_status_mb, repeat_pairs, timed_pass
-from utils.cli import report_errors
-from utils.tables import markdown_table
+from utils.config import ProjectError, report_errors
 
 LOADERS = ("reference", "pipeline")
 
@@ -104,8 +103,7 @@ def measure_pipeline(
 ) -> dict:
     """Time and memory of prepare_examples + make_dataset, then K cached passes."""
     # Imported here so the reference's subprocess never loads TensorFlow.
-    from utils.data import prepare_examples
-    from utils.pipeline import make_dataset
+    from utils.pipeline import make_dataset, prepare_examples
 
     baseline = proc_status_mb("VmRSS")
     started = time.perf_counter()
@@ -174,7 +172,7 @@ def compare_loaders(
     """Both loaders on the same folder, each in its own subprocess, with ratios."""
     layout = ("images", "annotations/trimaps")
     if not all((Path(data_dir) / sub).is_dir() for sub in layout):
-        raise FileNotFoundError(
+        raise ProjectError(
             f"{data_dir} is not an Oxford-IIIT Pet folder: expected images/ and "
             "annotations/trimaps/ in it."
         )
@@ -204,6 +202,10 @@ ROWS = (  # (label, key of each loader's result, key of the ratio or None)
 
 def format_comparison(results: dict) -> str:
     """The printable table and correctness notes of `compare_loaders` results."""
+    # Imported here: utils.evaluate loads TensorFlow, which the reference
+    # loader's process must not (its memory is measured).
+    from utils.evaluate import markdown_table
+
     ref, pipe, ratios = results["reference"], results["pipeline"], results["ratios"]
     rows = [
         [label, ref[key], pipe[key], f"{ratio} {ratios[ratio]:.3g}" if ratio else ""]
@@ -228,18 +230,50 @@ def format_comparison(results: dict) -> str:
     )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """`utils.train.OneLineParser`, without importing TensorFlow with it.
+
+    The reference loader's process runs this command too (`--child`), and its
+    memory must not include TensorFlow's.
+    """
+
+    def error(self, message: str):
+        raise ProjectError(f"{message}; see {self.prog} --help")
+
+
+def build_parser() -> OneLineParser:
+    """The command's flags."""
+    parser = OneLineParser(
+        prog="python -m benchmarks.data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("data_dir", help="an Oxford-IIIT Pet folder (images/, annotations/trimaps/)")
+    add("--count", type=int, metavar="N", help="first N pairs, repeated if needed")
+    add(
+        "--passes",
+        type=int,
+        default=3,
+        metavar="K",
+        help="cached passes (default %(default)s)",
+    )
+    add(
+        "--img-size",
+        type=int,
+        default=128,
+        metavar="N",
+        help="image side in pixels (default %(default)s)",
+    )
+    add("--json", metavar="FILE", help="also write the results to this file")
+    add("--child", choices=LOADERS, help=argparse.SUPPRESS)  # one loader, internal
+    return parser
+
+
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m benchmarks.data`."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.data")
-    parser.add_argument("data_dir")
-    parser.add_argument(
-        "--count", type=int, help="first N pairs, repeated past the folder's size"
-    )
-    parser.add_argument("--passes", type=int, default=3, help="cached passes (K)")
-    parser.add_argument("--img-size", type=int, default=128)
-    parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--child", choices=LOADERS, help=argparse.SUPPRESS)
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.child:
         measure = measure_reference if args.child == "reference" else measure_pipeline

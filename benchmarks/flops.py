@@ -39,11 +39,13 @@ def training_flops_per_image(model: keras.Model) -> float:
     return 3.0 * forward_flops_per_image(model)
 
 
-def reference_conv_rate(shape: tuple = CONV_SHAPE, runs: int = 5) -> dict:
-    """GFLOP/s of one large 3x3 'same' convolution under tf.function."""
+def reference_conv_rate(
+    shape: tuple = CONV_SHAPE, runs: int = 5, dtype: str = "float32"
+) -> dict:
+    """GFLOP/s of one large 3x3 'same' convolution under tf.function, in `dtype`."""
     batch, height, width, channels = shape
-    images = tf.random.normal(shape)
-    kernel = tf.random.normal((3, 3, channels, channels))
+    images = tf.cast(tf.random.normal(shape), dtype)
+    kernel = tf.cast(tf.random.normal((3, 3, channels, channels)), dtype)
     # The sum forces the whole result to be computed and costs ~nothing.
     conv = tf.function(lambda x, k: tf.reduce_sum(tf.nn.conv2d(x, k, 1, "SAME")))
     conv(images, kernel).numpy()  # warm-up: tracing and oneDNN kernel selection

@@ -15,7 +15,7 @@ def machine_info() -> dict:
     import keras
     import tensorflow as tf
 
-    from utils.report import describe_machine
+    from utils.runs import describe_machine
 
     return describe_machine() | {
         "usable_cpus": len(os.sched_getaffinity(0)),

@@ -3,7 +3,10 @@
 `python -m benchmarks.training [--data-dir DIR] [--count N] [--steps S] [--json PATH]`
 measures everything in one process: FLOPs per image, a reference convolution
 rate, fit images/s from memory and through the pipeline, predict images/s and
-how data preparation time and memory scale with the image count.
+how data preparation time and memory scale with the image count. The model's
+rates and the convolution's are measured in float32 and in mixed bfloat16 side
+by side (`--precisions`); the report says whether the CPU runs bfloat16
+natively (avx512_bf16 or amx_bf16) or emulates it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 if __name__ == "__main__":
     # Run as a command: load TensorFlow with its start-up log muted before
     # the imports below load it.
-    from utils.quiet import start_tensorflow_quietly
+    from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
 
@@ -30,13 +33,12 @@ from benchmarks import PROJECT_ROOT
 from benchmarks.flops import CONV_SHAPE, reference_conv_rate, training_flops_per_image
 from benchmarks.measure import format_cells, machine_info, measure_scaling
 from benchmarks.measure import repeat_pairs, timed_pass
-from utils.cli import report_errors
-from utils.config import REFERENCE_RECIPE, Config
-from utils.data import Pair, scan_pets
-from utils.pipeline import make_dataset
-from utils.synthetic import make_synthetic_pets
-from utils.tables import markdown_table
-from utils.recipe import build_model
+from utils.config import REFERENCE_RECIPE, Config, report_errors
+from utils.data import Pair
+from utils.evaluate import markdown_table
+from utils.pipeline import make_dataset, scan_pets
+from utils.sources import make_synthetic_pets
+from utils.train import BF16_FLAGS, OneLineParser, build_model, read_cpu_flags
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
 SCALING_COUNTS = (250, 500, 1000)
@@ -114,6 +116,27 @@ def measure_inference(model: keras.Model, images: tf.Tensor, runs: int) -> dict:
     return {"batch_size": batch, "runs": runs, "images_per_s": runs * batch / seconds}
 
 
+def measure_precision(
+    config: Config, pairs: list[Pair], steps: int, conv_shape: tuple
+) -> dict:
+    """Fit and predict images/s of a model built in `config.precision`, and the
+    reference convolution's GFLOP/s in that dtype."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, steps_per_epoch=steps)
+    size, batch = config.img_size, config.batch_size
+    training, images = measure_training(model, pairs, size, batch, steps)
+    dtype = {"bfloat16": "bfloat16", "float16": "float16"}.get(config.precision)
+    conv = reference_conv_rate(conv_shape, dtype=dtype or "float32")
+    return {
+        "fit_in_memory_images_per_s": training["fit_in_memory_images_per_s"],
+        "fit_pipeline_images_per_s": training["fit_pipeline_images_per_s"],
+        "predict_images_per_s": measure_inference(model, images[:batch], steps)[
+            "images_per_s"
+        ],
+        "conv_best_gflops": conv["best_gflops"],
+    }
+
+
 def flop_results(model: keras.Model, training: dict, reference: dict) -> dict:
     """FLOPs per image and the FLOP/s fit achieved, also as a share of reference."""
     flops = training_flops_per_image(model)
@@ -147,18 +170,35 @@ def run_benchmark(
     scaling_counts: tuple = SCALING_COUNTS,
     conv_shape: tuple = CONV_SHAPE,
     compare_jit: bool = False,
+    precisions: tuple = ("float32", "bfloat16"),
 ) -> dict:
     """Every measurement of `python -m benchmarks.training`, as a JSON-ready dict.
 
-    With `compare_jit`, the same fits run again on a model compiled with XLA
-    (`jit_compile=True`), in the same process, for a like-for-like ratio.
+    The first of `precisions` gives the main measurements; each further one
+    (e.g. bfloat16) times the same fits, prediction and convolution again in
+    the same process, for like-for-like ratios. With `compare_jit`, the fits
+    run again on a model compiled with XLA (`jit_compile=True`).
     """
     # The reference's recipe, as README's timings were measured: the model's
     # speed, not the recipe's, is what the benchmark follows over time.
-    config = Config(img_size=img_size, batch_size=batch_size, **REFERENCE_RECIPE)
+    config = Config(
+        img_size=img_size,
+        batch_size=batch_size,
+        precision=precisions[0],
+        **REFERENCE_RECIPE,
+    )
     # Whole batches only, so no step of a timed fit retraces on a short batch.
     used = max(1, math.ceil(count / batch_size)) * batch_size
-    settings = dict(count=used, steps=steps, img_size=img_size, batch_size=batch_size)
+    flags = read_cpu_flags()
+    native = sorted(set(BF16_FLAGS) & flags) or ["none: bfloat16 is emulated"]
+    settings = dict(
+        count=used,
+        steps=steps,
+        img_size=img_size,
+        batch_size=batch_size,
+        precision=precisions[0],
+        cpu_bfloat16_instructions=" ".join(native),
+    )
     with tempfile.TemporaryDirectory(prefix="bench_pets_") as tmp:
         folder, source = find_data(data_dir, tmp, used)
         pairs = scan_pets(folder).pairs
@@ -178,6 +218,15 @@ def run_benchmark(
         results["training"] = training
         results["flops"] = flop_results(model, training, results["reference_conv"])
         results["inference"] = measure_inference(model, images[:batch_size], steps)
+        results["precisions"] = {
+            precision: measure_precision(
+                dataclasses.replace(config, precision=precision),
+                repeat_pairs(pairs, used),
+                steps,
+                conv_shape,
+            )
+            for precision in precisions[1:]
+        }
         if compare_jit:
             jit_config = dataclasses.replace(config, jit_compile=True)
             jit_model = build_model(jit_config, steps_per_epoch=steps)
@@ -205,6 +254,31 @@ def format_report(results: dict) -> str:
         ["pipeline cached pass (images/s)", fit["pipeline_cached_pass_images_per_s"]],
         ["predict_on_batch (images/s)", results["inference"]["images_per_s"]],
     ]
+    main = results["settings"].get("precision", "float32")
+    for precision, rates in results.get("precisions", {}).items():
+        ratio = f"{precision} / {main}"
+        rows += [
+            [
+                f"fit, in-memory, {precision} (images/s)",
+                rates["fit_in_memory_images_per_s"],
+            ],
+            [
+                f"fit, in-memory, {ratio}",
+                rates["fit_in_memory_images_per_s"] / fit["fit_in_memory_images_per_s"],
+            ],
+            [
+                f"fit, pipeline, {ratio}",
+                rates["fit_pipeline_images_per_s"] / fit["fit_pipeline_images_per_s"],
+            ],
+            [
+                f"predict_on_batch, {ratio}",
+                rates["predict_images_per_s"] / results["inference"]["images_per_s"],
+            ],
+            [
+                f"reference 3x3 conv GFLOP/s, best, {precision}",
+                rates["conv_best_gflops"],
+            ],
+        ]
     if "training_jit" in results:
         jit = results["training_jit"]["fit_in_memory_images_per_s"]
         rows.append(["fit, in-memory, jit_compile=True (images/s)", jit])
@@ -236,20 +310,79 @@ def parse_ints(text: str) -> tuple[int, ...]:
     return tuple(int(n) for n in text.split(","))
 
 
+def build_parser() -> OneLineParser:
+    """The command's flags."""
+    parser = OneLineParser(
+        prog="python -m benchmarks.training",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add(
+        "--data-dir",
+        metavar="DIR",
+        help=f"default: {DEFAULT_DATA_DIR} if present, else synthetic",
+    )
+    add(
+        "--count",
+        type=int,
+        default=96,
+        metavar="N",
+        help="pairs to fit on, whole batches (default %(default)s)",
+    )
+    add(
+        "--steps",
+        type=int,
+        default=3,
+        metavar="N",
+        help="timed steps per fit (default %(default)s)",
+    )
+    add(
+        "--img-size",
+        type=int,
+        default=128,
+        metavar="N",
+        help="image side in pixels (default %(default)s)",
+    )
+    add(
+        "--batch-size",
+        type=int,
+        default=32,
+        metavar="N",
+        help="images per batch (default %(default)s)",
+    )
+    add(
+        "--scaling",
+        dest="scaling_counts",
+        type=parse_ints,
+        default=SCALING_COUNTS,
+        metavar="N,N,...",
+        help="image counts of the data-preparation scaling (default 250,500,1000)",
+    )
+    add(
+        "--conv-shape",
+        type=parse_ints,
+        default=CONV_SHAPE,
+        metavar="B,H,W,C",
+        help="shape of the reference convolution's input (default 32,64,64,64)",
+    )
+    add("--compare-jit", action="store_true", help="also time fit with XLA")
+    add(
+        "--precisions",
+        type=lambda text: tuple(text.split(",")),
+        default=("float32", "bfloat16"),
+        metavar="P,P",
+        help="precisions to compare, the first is the main one "
+        "(default float32,bfloat16)",
+    )
+    add("--json", metavar="FILE", help="also write the results to this file")
+    return parser
+
+
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m benchmarks.training`."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.training")
-    add = parser.add_argument
-    add("--data-dir", help=f"default: {DEFAULT_DATA_DIR} if present, else synthetic")
-    add("--count", type=int, default=96, help="pairs to fit on (whole batches)")
-    add("--steps", type=int, default=3, help="timed steps per fit (default 3)")
-    add("--img-size", type=int, default=128)
-    add("--batch-size", type=int, default=32)
-    add("--scaling", dest="scaling_counts", type=parse_ints, default=SCALING_COUNTS)
-    add("--conv-shape", type=parse_ints, default=CONV_SHAPE, help="reference B,H,W,C")
-    add("--compare-jit", action="store_true", help="also time fit with XLA")
-    add("--json", help="also write the results to this file")
+    parser = build_parser()
     options = vars(parser.parse_args(argv))
     json_path = options.pop("json")
     results = run_benchmark(**options)

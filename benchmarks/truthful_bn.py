@@ -11,26 +11,42 @@ after the logged procedure itself (`recalibrate_batchnorm` on `train_stats`).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 if __name__ == "__main__":
-    from utils.quiet import start_tensorflow_quietly
+    # Run as a command: load TensorFlow with its start-up log muted before
+    # the imports below load it.
+    from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
 
 import keras
+import pandas as pd
 
-from utils.batchnorm import recalibrate_batchnorm
-from utils.cli import report_errors
-from utils.config import Config
+from utils.callbacks import make_callbacks, recalibrate_batchnorm
+from utils.config import Config, ProjectError, report_errors
+from utils.evaluate import markdown_table
 from utils.pipeline import PetData, make_dataset
-from utils.runs import read_history
-from utils.tables import markdown_table
-from utils.train import config_from_args, fit_resumable, make_parser, prepare_run
+from utils.runs import is_finished, read_history
+from utils.train import (
+    OneLineParser,
+    config_from_args,
+    finish_run,
+    join_negative_numbers,
+    make_parser,
+    prepare_run,
+    train_model,
+)
 
 
 class KeepWeights(keras.callbacks.Callback):
-    """Save the weights after each epoch in `epochs` (1-based) into `folder`."""
+    """Save the weights after each epoch in `epochs` (1-based) into `folder`.
+
+    `fit` validates before `on_epoch_end`, and precise BatchNorm re-estimates
+    the statistics before that validation: the kept weights are the ones the
+    logged `val_*` scores describe.
+    """
 
     def __init__(self, folder: Path, epochs: set[int]):
         super().__init__()
@@ -120,20 +136,43 @@ def format_comparison(rows: list[dict]) -> str:
     return markdown_table(header, cells, align="rrrrr")
 
 
+def train_keeping(
+    model: keras.Model, data: PetData, config: Config, keep: KeepWeights
+) -> pd.DataFrame:
+    """`train_model`, with `keep` among the callbacks of a run still to train.
+
+    `keep` runs before the resume backup, as the log and checkpoint do, so an
+    epoch counts as done only once its weights are kept. A finished run is
+    reloaded by `train_model` (it trains no epoch).
+    """
+    if is_finished(config.run_dir):
+        return train_model(model, data, config, verbose=2)
+    callbacks = make_callbacks(config, data)
+    callbacks.insert(-1, keep)  # the backup stays last
+    model.fit(
+        data.train,
+        validation_data=data.val,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=2,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    return finish_run(model, config)
+
+
 def run_check(config: Config, epochs: list[int], folder: Path) -> list[dict]:
     """Train (or resume) `config`'s run keeping `epochs`; compare each one."""
     outside = [e for e in epochs if not 1 <= e <= config.epochs]
     if outside:
-        raise ValueError(
+        raise ProjectError(
             f"--check-epochs {outside} lie outside the run's 1..{config.epochs} "
             "epochs: choose epochs the run trains, or more --epochs."
         )
     config, data, model = prepare_run(config)
-    keep = KeepWeights(folder, set(epochs))
-    history = fit_resumable(model, data, config, [keep], verbose=2)
+    history = train_keeping(model, data, config, KeepWeights(folder, set(epochs)))
     missing = [e for e in epochs if not weights_path(folder, e).is_file()]
     if missing:
-        raise ValueError(
+        raise ProjectError(
             f"{folder} lacks the weights of epochs {missing}; the run in "
             f"{config.run_dir} logged {len(history)} epochs. Its weights are kept "
             "only while it trains: check a new run (another --out), without "
@@ -142,16 +181,36 @@ def run_check(config: Config, epochs: list[int], folder: Path) -> list[dict]:
     return [compare_epoch(model, config, data, e, folder) for e in epochs]
 
 
+def build_parser() -> OneLineParser:
+    """The check's own flags, then every training flag (`utils.train`)."""
+    prog = "python -m benchmarks.truthful_bn"
+    parser = OneLineParser(
+        prog=prog,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[make_parser(prog, add_help=False)],
+    )
+    parser.add_argument(
+        "--check-epochs",
+        type=int,
+        nargs="+",
+        default=[5, 10, 15, 20],
+        metavar="EPOCH",
+        help="1-based epochs whose weights to keep and check (default 5 10 15 20)",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        metavar="DIR",
+        help="where the kept weights go (default: OUT/../<name>_epoch_weights)",
+    )
+    return parser
+
+
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m benchmarks.truthful_bn`."""
-    prog = "python -m benchmarks.truthful_bn"
-    parser = argparse.ArgumentParser(
-        prog=prog, parents=[make_parser(prog, add_help=False)]
-    )
-    parser.add_argument("--check-epochs", type=int, nargs="+", default=[5, 10, 15, 20])
-    parser.add_argument("--weights-dir", help="default: OUT/../<name>_epoch_weights")
-    options = vars(parser.parse_args(argv))
+    argv = join_negative_numbers(sys.argv[1:] if argv is None else list(argv))
+    options = vars(build_parser().parse_args(argv))
     epochs, weights_dir = options.pop("check_epochs"), options.pop("weights_dir")
     config = config_from_args(options)
     run_dir = Path(config.run_dir)

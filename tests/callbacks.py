@@ -1,6 +1,12 @@
-"""Keras callbacks that the training tests use to interrupt and observe a run."""
+"""Keras callbacks that the training tests use to interrupt and observe a run,
+and a way to hand them to `train.train_model`, which takes none of its own."""
+
+import contextlib
 
 import keras
+import pytest
+
+from utils import train
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
@@ -13,3 +19,38 @@ class StopAfterEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
             raise KeyboardInterrupt("simulated disconnect")
+
+
+class RecordEpochs(keras.callbacks.Callback):
+    """Remember which epochs actually ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks):
+    """Meanwhile, `train_model` hands `callbacks` to fit after the run's own list
+    (so after the resume backup, as a disconnect would come)."""
+    own = train.make_callbacks
+
+    def make_callbacks(config, data, preview=None):
+        return [*own(config, data, preview), *callbacks]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "make_callbacks", make_callbacks)
+        yield
+
+
+def train_run(config, data, callbacks=(), model=None, verbose=0):
+    """The same notebook cells again: build the model (unless given), train or
+    resume the run. Returns the history `train_model` returns.
+    """
+    if model is None:
+        model = train.build_model(config, steps_per_epoch=len(data.train))
+    with extra_callbacks(*callbacks):
+        return train.train_model(model, data, config, verbose=verbose)

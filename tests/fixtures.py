@@ -3,8 +3,8 @@
 `build_trap_folder` writes, in the official Oxford-IIIT Pet layout, a handful of
 valid pairs plus every trap the release (or a careless copy of it) can hold;
 `pack_and_extract` round-trips a folder through a .tar.gz and
-`utils.download.extract_tar_safely`, as a downloaded release would be.
-The TRAP_* constants say what `utils.data.scan_pets` must make of it.
+`utils.sources.extract_tar_safely`, as a downloaded release would be.
+The TRAP_* constants say what `utils.pipeline.scan_pets` must make of it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from utils import data
-from utils.download import extract_tar_safely
+from utils.sources import extract_tar_safely
 
 # Where the real subset lives when this checkout sits next to ../shared.
 REAL_MINI = Path(__file__).resolve().parents[2] / "shared/data/oxford_pets_mini"

@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from benchmarks import truthful_bn
-from utils import ablation
-from utils.ablation import (
+from tools import ablation
+from tools.ablation import (
     line_overrides,
     read_run,
     run_config,
@@ -19,7 +19,7 @@ from utils.ablation import (
     summarize,
     tabulate_lines,
 )
-from utils.ablation_report import (
+from tools.ablation_report import (
     BEGIN,
     END,
     REFERENCE_TRAIN_IMAGES,
@@ -28,11 +28,12 @@ from utils.ablation_report import (
     describe_choice,
     extrapolate_score,
     lines_behind,
+    plot_learning_curve,
     render_ablation,
 )
-from utils.config import REFERENCE_RECIPE, Config, save_config
-from utils.plots_compare import plot_learning_curve
-from utils.recipe import make_optimizer, make_schedule
+from utils.config import REFERENCE_RECIPE, Config
+from utils.runs import save_config
+from utils.train import make_optimizer, make_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,17 +3,24 @@
 Only tiny settings and no timing assertions: timings depend on the machine.
 """
 
+import argparse
 import ast
 import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import keras
 import pytest
 
-from benchmarks import data, flops, measure, training
-from utils.data import scan_pets
+from benchmarks import data, flops, measure, training, truthful_bn
+from utils.config import ProjectError
 from utils.model import build_unet
-from utils.synthetic import make_synthetic_pets
+from utils.pipeline import scan_pets
+from utils.sources import make_synthetic_pets
+
+ROOT = Path(__file__).resolve().parents[1]
 
 LOADER_KEYS = {
     "loader",
@@ -27,6 +34,12 @@ LOADER_KEYS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def scratch_in_tmp_path(tmp_path, monkeypatch):
+    """The benchmarks' temporary folders go under the test's own tmp_path."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 @pytest.fixture(scope="module")
 def six_pets(tmp_path_factory):
     return make_synthetic_pets(tmp_path_factory.mktemp("six"), 6, seed=0)
@@ -37,9 +50,9 @@ def eight_pets(tmp_path_factory):
     return make_synthetic_pets(tmp_path_factory.mktemp("eight"), 8, seed=1)
 
 
-def test_lesson_package_imports_nothing_from_the_benchmarks():
-    utils_dir = Path(__file__).resolve().parents[1] / "utils"
-    for path in utils_dir.glob("*.py"):
+@pytest.mark.parametrize("package", ["benchmarks", "tools"])
+def test_lesson_package_imports_nothing_from_the_benchmarks_or_tools(package):
+    for path in (ROOT / "utils").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
@@ -47,7 +60,42 @@ def test_lesson_package_imports_nothing_from_the_benchmarks():
                 names = [node.module or ""]
             else:
                 continue
-            assert not any(name.split(".")[0] == "benchmarks" for name in names), path
+            assert not any(name.split(".")[0] == package for name in names), path
+
+
+@pytest.mark.parametrize("module", [data, training, truthful_bn])
+def test_every_flag_of_every_benchmark_has_help(module):
+    parser = module.build_parser()
+    assert [action.dest for action in parser._actions if not action.help] == []
+    # The loader's internal flag is hidden from --help, not undocumented.
+    hidden = [a.dest for a in parser._actions if a.help == argparse.SUPPRESS]
+    assert hidden == (["child"] if module is data else [])
+
+
+@pytest.mark.parametrize(
+    "main, argv, message",
+    [
+        (training.main, ["--steps", "x"], "argument --steps: invalid int value"),
+        (training.main, ["--scaling", "1,a"], "argument --scaling: invalid"),
+        (training.main, ["--data-dir", "{tmp}/none"], "is not an Oxford-IIIT Pet"),
+        (data.main, [], "the following arguments are required: data_dir"),
+        (data.main, ["{tmp}/none"], "is not an Oxford-IIIT Pet folder"),
+        (truthful_bn.main, ["--check-epochs"], "expected at least one argument"),
+        (
+            truthful_bn.main,
+            ["--fast", "--epochs", "2", "--check-epochs", "3"],
+            "lie outside the run's 1..2 epochs",
+        ),
+        (truthful_bn.main, ["--fast", "--learning-rate", "-1"], "Config.learning_rate"),
+    ],
+)
+def test_benchmark_errors_are_one_line(tmp_path, capsys, main, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(tmp=tmp_path) for arg in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
 
 
 def test_result_cells_keep_three_significant_digits_of_floats_only():
@@ -78,6 +126,7 @@ def test_unet_training_flops_are_three_forward_passes_of_about_20_gflop():
     assert 10e9 < training < 40e9
 
 
+@pytest.mark.slow  # a whole benchmark again, through the command: ~20 s
 def test_training_command_reports_every_section(eight_pets, tmp_path, capsys):
     path = tmp_path / "training.json"
     training.main(
@@ -159,6 +208,7 @@ def test_make_subset_links_pairs_and_repeats_them_past_the_folder(
     assert len(scan_pets(folder).pairs) == count
 
 
+@pytest.mark.slow
 def test_data_command_compares_loaders_in_subprocesses(six_pets, tmp_path, capsys):
     path = tmp_path / "data.json"
     data.main(
@@ -174,3 +224,37 @@ def test_data_command_compares_loaders_in_subprocesses(six_pets, tmp_path, capsy
         "rss_growth_pipe_over_ref",
     }
     assert "none mispaired here" in capsys.readouterr().out
+
+
+def test_compare_loaders_refuses_a_folder_that_is_no_release(tmp_path):
+    with pytest.raises(ProjectError, match="expected images/ and"):
+        data.compare_loaders(tmp_path)
+
+
+@pytest.mark.slow
+def test_reference_loader_process_never_loads_tensorflow():
+    """Its peak memory is the reference's: no TensorFlow in it."""
+    code = (
+        "import sys, benchmarks.data as d; d.build_parser(); "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False False"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module", ["benchmarks.training", "benchmarks.data", "benchmarks.truthful_bn"]
+)
+def test_benchmark_commands_run_as_modules(module):
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: python -m {module}")

@@ -1,4 +1,8 @@
-"""utils/data.py: scanning a trap-filled folder, error messages, the CLI, splits."""
+"""utils/data.py: pairing and checking a trap-filled folder, error messages, splits.
+
+The folder is scanned with utils.pipeline.scan_pets (which decodes each pair
+for utils.data.build_report) and reported by `python -m tools.check_data`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from tests.fixtures import (
     REAL_MINI,
@@ -20,6 +25,7 @@ from tests.fixtures import (
     TRAP_UNLISTED,
     TRAP_VALID,
     build_trap_folder,
+    encode,
     fake_pairs,
     jpeg_bytes,
     make_trimap,
@@ -28,18 +34,24 @@ from tests.fixtures import (
     random_rgb,
     write_split_files,
 )
+from tools.check_data import main
 from utils import data
+from utils.config import ProjectError
 from utils.data import (
+    LISTED_ABSENT,
+    NOT_LISTED,
     Pair,
     build_report,
     check_pair,
     find_pairs,
-    main,
-    pairs_dataset,
     read_pair,
-    scan_pets,
+    read_split_file,
+    split_pairs,
+    stats_pairs,
+    subset_train,
+    val_count,
 )
-from utils.splits import LISTED_ABSENT, NOT_LISTED, read_split_file, split_pairs
+from utils.pipeline import prepare_examples, scan_pets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,6 +172,32 @@ def test_read_pair_problem_code(tmp_path, trimap, image_shape, code):
     np.testing.assert_array_equal(decoded_trimap.numpy()[..., 0], trimap)
 
 
+def _palette_png(trimap: np.ndarray) -> bytes:
+    """A palette PNG storing `trimap` as indices into bright, made-up colours."""
+    image = Image.fromarray(trimap, "P")
+    image.putpalette([0, 0, 0, 250, 10, 10, 10, 250, 10, 10, 10, 250])
+    return encode(image, "PNG")
+
+
+@pytest.mark.parametrize(
+    "encode_trimap",
+    [
+        png_bytes,
+        _palette_png,
+        lambda trimap: png_bytes(trimap.astype(np.uint16)),  # a 16-bit PNG
+    ],
+    ids=["grey", "palette", "16-bit"],
+)
+def test_read_pair_reads_the_stored_trimap_values(tmp_path, encode_trimap):
+    trimap = np.array([[1, 2], [3, 1]], np.uint8)
+    image, trimap_path = tmp_path / "x.jpg", tmp_path / "x.png"
+    image.write_bytes(png_bytes(random_rgb(2, 2)))
+    trimap_path.write_bytes(encode_trimap(trimap))
+    _, decoded_trimap, code = read_pair(str(image), str(trimap_path))
+    np.testing.assert_array_equal(decoded_trimap.numpy()[..., 0], trimap)
+    assert int(code) == 0
+
+
 def test_find_pairs_pairs_by_stem_without_decoding(trap_dir):
     candidates, skipped = find_pairs(trap_dir)
     expected = sorted(TRAP_VALID + ["Trunc_13", "Zero_14", "White_15"])
@@ -170,14 +208,21 @@ def test_find_pairs_pairs_by_stem_without_decoding(trap_dir):
     assert data.BAD_IMAGE not in skipped  # decoding is not its job
 
 
-def test_pairs_dataset_yields_stem_and_paths(trap_dir):
-    candidates, _ = find_pairs(trap_dir)
-    rows = list(pairs_dataset(candidates[:2]).as_numpy_iterator())
-    assert rows == [
-        (p.stem.encode(), str(p.image).encode(), str(p.trimap).encode())
-        for p in candidates[:2]
-    ]
-    assert list(pairs_dataset([])) == []
+def test_pairs_are_matched_by_stem_not_by_sorted_position(tmp_path):
+    """Cat_1 has no trimap and Eel_4 no image, at different sorted positions:
+    pairing by position would give Cat_1 the trimap of Cat_2."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations" / "trimaps").mkdir(parents=True)
+    for stem in ("Cat_1", "Cat_2", "Dog_3"):
+        (tmp_path / "images" / f"{stem}.jpg").write_bytes(jpeg_bytes(8, 8))
+    for stem in ("Cat_2", "Dog_3", "Eel_4"):
+        trimap = tmp_path / "annotations" / "trimaps" / f"{stem}.png"
+        trimap.write_bytes(png_bytes(make_trimap(8, 8)))
+    pairs, skipped = find_pairs(tmp_path)
+    assert [pair.stem for pair in pairs] == ["Cat_2", "Dog_3"]
+    for pair in pairs:
+        assert pair.image.stem == pair.trimap.stem == pair.stem
+    assert skipped[data.NO_TRIMAP] == ["Cat_1"] and skipped[data.NO_IMAGE] == ["Eel_4"]
 
 
 def test_build_report_names_the_file_of_a_pair_without_code(trap_dir):
@@ -242,11 +287,11 @@ def _a_file(root: Path) -> None:
     [None, _only_trimaps, _only_images, _nested_one_level_too_deep, _a_file],
     ids=["missing", "no-images", "no-trimaps", "too-deep", "a-file"],
 )
-def test_scan_without_layout_raises_file_not_found(tmp_path, make):
+def test_scan_without_layout_raises_a_project_error(tmp_path, make):
     folder = tmp_path / "pets"
     if make is not None:
         make(folder)
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(ProjectError) as err:
         scan_pets(folder)
     message = str(err.value)
     assert str(folder) in message
@@ -286,10 +331,10 @@ def _unpaired_names(root: Path) -> None:
     [_empty_layout, _only_broken_pairs, _unpaired_names],
     ids=["empty", "all-broken", "unpaired"],
 )
-def test_scan_without_valid_pairs_raises_value_error(tmp_path, make):
+def test_scan_without_valid_pairs_raises_a_project_error(tmp_path, make):
     folder = tmp_path / "pets"
     make(folder)
-    with pytest.raises(ValueError, match="No valid image/trimap pairs") as err:
+    with pytest.raises(ProjectError, match="No valid image/trimap pairs") as err:
         scan_pets(folder)
     assert str(folder) in str(err.value)
     assert "Skipped: " in str(err.value)
@@ -297,7 +342,7 @@ def test_scan_without_valid_pairs_raises_value_error(tmp_path, make):
 
 def test_no_valid_pairs_lists_every_skip_reason_with_counts(tmp_path):
     _only_broken_pairs(tmp_path)
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ProjectError) as err:
         scan_pets(tmp_path)
     for reason, names in [
         (data.BAD_IMAGE, "a_1"),
@@ -309,12 +354,12 @@ def test_no_valid_pairs_lists_every_skip_reason_with_counts(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# The command line.
+# The command line: `python -m tools.check_data DIR`.
 # --------------------------------------------------------------------------
 
 
 def test_cli_check_prints_the_report(trap_dir, trap_report, capsys):
-    main(["check", str(trap_dir)])
+    main([str(trap_dir)])
     out = capsys.readouterr().out
     split_drops = {LISTED_ABSENT: ["Absent_99"], NOT_LISTED: TRAP_UNLISTED}
     expected = data.ScanReport(
@@ -335,24 +380,27 @@ def test_cli_check_on_bad_folder_exits_with_error(tmp_path, capsys, make):
     if make is not None:
         make(folder)
     with pytest.raises(SystemExit) as exit_info:
-        main(["check", str(folder)])
+        main([str(folder)])
     assert exit_info.value.code == 2
     out, err = capsys.readouterr()
     assert err.startswith("error: ") and err.count("\n") == 1
     assert str(folder) in err and out == ""
 
 
-def test_cli_rejects_unknown_command(capsys):
+def test_cli_rejects_a_second_folder(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["list", "somewhere"])
+        main(["here", "somewhere"])
     assert exit_info.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: unrecognized arguments: somewhere")
+    assert err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_as_module(trap_dir):
-    """`python -m utils.data check DIR` (one subprocess: importing TF is slow)."""
+    """`python -m tools.check_data DIR` (a subprocess: importing TF is slow)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-m", "utils.data", "check", str(trap_dir)]
+    command = [sys.executable, "-m", "tools.check_data", str(trap_dir)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{trap_dir}: {len(TRAP_VALID)} valid")
@@ -477,7 +525,7 @@ def test_official_split_ignores_listed_stems_without_valid_pair(tmp_path):
 
 
 def test_unknown_split_name_raises(tmp_path):
-    with pytest.raises(ValueError, match="'official' or 'random'"):
+    with pytest.raises(ProjectError, match="'official' or 'random'"):
         split_pairs(fake_pairs(3), tmp_path, "stratified")
 
 
@@ -512,7 +560,7 @@ def test_read_split_file(tmp_path, text, stems):
 
 def test_read_split_file_missing_is_helpful(tmp_path):
     path = tmp_path / "annotations" / "trainval.txt"
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(ProjectError) as err:
         read_split_file(path)
     message = str(err.value)
     assert str(path) in message
@@ -523,19 +571,53 @@ def test_read_split_file_missing_is_helpful(tmp_path):
 def test_official_split_without_split_file_raises(tmp_path, missing):
     write_split_files(tmp_path, ["Pet_0"], ["Pet_1"])
     (tmp_path / "annotations" / missing).unlink()
-    with pytest.raises(FileNotFoundError, match=missing):
+    with pytest.raises(ProjectError, match=missing):
         split_pairs(fake_pairs(2), tmp_path, "official")
     # The random split does not need the files.
     assert len(split_pairs(fake_pairs(2), tmp_path, "random")["train"]) == 2
+
+
+@pytest.mark.parametrize("count", [None, 5, 9])
+def test_subset_train_keeps_everything_when_not_smaller(count):
+    pairs = fake_pairs(5)
+    assert subset_train(pairs, count, seed=0) == pairs
+
+
+def test_subset_train_nests_smaller_subsets_in_larger_ones():
+    pairs = fake_pairs(12)
+    subsets = [set(subset_train(pairs, count, seed=3)) for count in (2, 5, 9)]
+    assert [len(subset) for subset in subsets] == [2, 5, 9]
+    assert subsets[0] <= subsets[1] <= subsets[2]
+    # Kept in the split's own (sorted) order, whatever the draw.
+    kept = subset_train(pairs, 5, seed=3)
+    assert kept == sorted(kept, key=pairs.index)
+    assert subset_train(pairs, 5, seed=4) != kept
+
+
+def test_stats_pairs_is_a_fixed_seeded_order_capped_at_count():
+    pairs = fake_pairs(6)
+    first = stats_pairs(pairs, 4, seed=1)
+    assert len(first) == 4 and len(set(first)) == 4
+    assert first != pairs[:4]  # shuffled, not the split's first pairs
+    assert stats_pairs(pairs, 4, seed=1) == first
+    assert sorted(stats_pairs(pairs, 100, seed=1), key=pairs.index) == pairs
+
+
+@pytest.mark.parametrize(
+    "count, val_fraction, expected",
+    # 3,680 x 0.2 = 736 exactly; 331 + 83 = 414 x 0.2 = 82.8 rounds up to 83;
+    # 10 x 0.25 = 2.5 rounds to the even 2, as Python's round does.
+    [(3_680, 0.2, 736), (414, 0.2, 83), (10, 0.25, 2), (5, 0.0, 0)],
+)
+def test_val_count(count, val_fraction, expected):
+    assert val_count(count, val_fraction) == expected
 
 
 # --------------------------------------------------------------------------
 # The real mini subset of the release, when it is on this machine.
 # --------------------------------------------------------------------------
 
-needs_real = pytest.mark.skipif(
-    not (REAL_MINI / "images").is_dir(), reason=f"{REAL_MINI} is not on this machine"
-)
+needs_real = pytest.mark.real_data
 
 
 @pytest.fixture(scope="module")
@@ -586,6 +668,21 @@ def test_real_mini_random_split(real_report):
     )
 
 
+def test_image_claiming_too_many_pixels_is_skipped_before_decoding(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations" / "trimaps").mkdir(parents=True)
+    for stem in ("Cat_1", "Huge_2"):
+        (tmp_path / "images" / f"{stem}.jpg").write_bytes(jpeg_bytes(12, 12))
+        trimap = tmp_path / "annotations" / "trimaps" / f"{stem}.png"
+        trimap.write_bytes(png_bytes(make_trimap(12, 12)))
+    # 6,400 x 6,400 = 40,960,000 pixels: a 5 KB PNG of one-bit zeros.
+    huge = encode(Image.new("1", (6400, 6400)), "PNG")
+    (tmp_path / "images" / "Huge_2.jpg").write_bytes(huge)
+    report = scan_pets(tmp_path)
+    assert [pair.stem for pair in report.pairs] == ["Cat_1"]
+    assert report.skipped == {data.TOO_LARGE: ["Huge_2"]}
+
+
 def test_second_image_with_the_same_stem_is_reported(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "annotations" / "trimaps").mkdir(parents=True)
@@ -606,8 +703,6 @@ def _write_bad_name(folder: Path, suffix: str, content: bytes) -> None:
 
 
 def test_undecodable_file_name_is_skipped_and_reported(tmp_path, capsys):
-    from utils.data import prepare_examples
-
     images, trimaps = tmp_path / "images", tmp_path / "annotations" / "trimaps"
     trimaps.mkdir(parents=True)
     images.mkdir()
@@ -620,7 +715,7 @@ def test_undecodable_file_name_is_skipped_and_reported(tmp_path, capsys):
     assert [pair.stem for pair in report.pairs] == ["Cat_1", "Dog_2"]
     bad = ["images/caf\\xe9_5.jpg", "trimaps/caf\\xe9_5.png"]
     assert report.skipped == {data.BAD_NAME: bad}
-    main(["check", str(tmp_path)])
+    main([str(tmp_path)])
     assert f"{data.BAD_NAME} (2): {', '.join(bad)}" in capsys.readouterr().out
 
 

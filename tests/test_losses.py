@@ -55,6 +55,23 @@ def test_dice_loss_hand_worked(labels, logits, expected):
     assert loss == pytest.approx(expected, abs=1e-6)
 
 
+def test_dice_is_taken_over_the_whole_batch_not_per_image():
+    """Two unequal 1x2 images, 2 classes, predictions exactly one-hot.
+
+    Image 1: truth [0, 0], predicted [0, 1]; image 2: truth [1, 1], predicted
+    [1, 1]. Over the batch, class 0 has I = 1, |truth| = 2, |probs| = 1: Dice
+    (2 + 1) / (3 + 1) = 3/4; class 1 has I = 2, |truth| = 2, |probs| = 3: Dice
+    5/6; loss 1 - (3/4 + 5/6) / 2 = 5/24. Per image it would be 3/16 (image 1:
+    Dice 3/4 and 1/2, image 2: 1 and 1).
+    """
+    labels = np.array([[[0, 0]], [[1, 1]]])
+    predicted = np.array([[[0, 1]], [[1, 1]]])
+    logits = np.where(np.eye(2)[predicted] > 0, 100.0, -100.0).astype("float32")
+    loss = float(SoftDiceLoss(num_classes=2)(labels, logits))
+    assert loss == pytest.approx(5 / 24, abs=1e-6)
+    assert loss != pytest.approx(3 / 16, abs=1e-3)
+
+
 @pytest.mark.parametrize("shape", [(2, 4, 4), (2, 4, 4, 1)])
 def test_absent_classes_give_finite_loss(shape):
     """Only class 0 in truth and prediction: classes 1, 2 count as Dice 1."""
@@ -101,6 +118,7 @@ def blobs(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, masks
 
 
+@pytest.mark.slow
 def test_dice_training_lowers_loss_and_predicts_several_classes():
     keras.utils.set_random_seed(0)
     images, masks = blobs(8, 32, seed=0)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from utils.config import ProjectError
 from utils.model import build_unet
 
 
@@ -99,5 +100,5 @@ def test_batchnorm_trains_unlike_reference():
 
 
 def test_unknown_option_is_a_clear_error():
-    with pytest.raises(ValueError, match="downsample must be one of"):
+    with pytest.raises(ProjectError, match="downsample must be one of"):
         build_unet(downsample="avgpool")

@@ -1,4 +1,4 @@
-"""utils/data.py's scanning pass (resize, load, the uint8 cache) and utils/pipeline.py's
+"""utils/pipeline.py: the scanning pass (resize, load, the uint8 cache) and the
 batches (augmentation, batching, fast mode)."""
 
 from __future__ import annotations
@@ -21,24 +21,21 @@ from tests.fixtures import (
     random_rgb,
     rgba_png_bytes,
 )
-from utils.config import fast_config
-from utils.data import (
-    Pair,
-    find_pairs,
+from utils.config import ProjectError, fast_config
+from utils.data import Pair, find_pairs
+from utils.pipeline import (
+    PetData,
+    augment_pair,
     load_example,
+    load_image_bytes,
+    make_dataset,
+    make_datasets,
+    pairs_dataset,
     prepare_examples,
     read_examples,
     resize_image,
     resize_mask,
     scan_pets,
-)
-from utils.pipeline import (
-    PetData,
-    augment_pair,
-    load_image_bytes,
-    locate_data,
-    make_dataset,
-    make_datasets,
     take_examples,
 )
 
@@ -458,6 +455,16 @@ def trap_dir(tmp_path_factory) -> Path:
     return build_trap_folder(tmp_path_factory.mktemp("trap") / "oxford_pets")
 
 
+def test_pairs_dataset_yields_stem_and_paths(trap_dir):
+    candidates, _ = find_pairs(trap_dir)
+    rows = list(pairs_dataset(candidates[:2]).as_numpy_iterator())
+    assert rows == [
+        (p.stem.encode(), str(p.image).encode(), str(p.trimap).encode())
+        for p in candidates[:2]
+    ]
+    assert list(pairs_dataset([])) == []
+
+
 def test_prepare_examples_reports_like_scan_pets(trap_dir):
     report, examples = prepare_examples(trap_dir, 16)
     expected = scan_pets(trap_dir)
@@ -499,7 +506,7 @@ def test_make_dataset_of_unchecked_pairs_fails_loudly(trap_dir):
 
 
 # --------------------------------------------------------------------------
-# locate_data / make_datasets in fast mode (synthetic data)
+# make_datasets in fast mode (synthetic data)
 # --------------------------------------------------------------------------
 
 
@@ -509,21 +516,6 @@ def fast_data(tmp_path_factory):
         cache_dir=str(tmp_path_factory.mktemp("cache")), max_images=16, img_size=32
     )
     return config, make_datasets(config)
-
-
-def test_locate_data_fast_writes_synthetic_folder(tmp_path):
-    config = fast_config(cache_dir=str(tmp_path), max_images=6, img_size=32)
-    root = locate_data(config)
-    assert root == tmp_path / "synthetic_pets_6"
-    assert len(list((root / "images").glob("*.jpg"))) == 6
-    assert len(list((root / "annotations" / "trimaps").glob("*.png"))) == 6
-
-
-def test_locate_data_uses_data_dir_when_not_fast(tmp_path):
-    config = fast_config(
-        fast=False, data_dir=str(tmp_path / "mine"), cache_dir=str(tmp_path)
-    )
-    assert locate_data(config) == tmp_path / "mine"
 
 
 def test_make_datasets_fast(fast_data):
@@ -547,7 +539,7 @@ def test_make_datasets_fast(fast_data):
 
 
 def test_pet_data_refuses_an_unknown_split(fast_data):
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ProjectError, match="split must be one of"):
         fast_data[1].dataset("train_stats")
 
 

@@ -8,11 +8,16 @@ import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from utils import architecture, figures, plots, plots_compare
+from utils import plots
 from utils.config import CLASS_COLORS, CLASS_NAMES
-from utils.metrics import confusion_matrix, image_scores, scores_from_confusion
-from utils.model import ENCODER_FILTERS, build_unet
-from utils.predict import Predictions
+from utils.evaluate import (
+    Predictions,
+    confusion_matrix,
+    image_scores,
+    scores_from_confusion,
+)
+from utils.model import ENCODER_FILTERS, build_unet, plot_architecture, unet_blocks
+from utils.variants import plot_variant_predictions
 
 
 def make_batch(count: int = 3, size: int = 16, seed: int = 0):
@@ -218,9 +223,7 @@ def test_unit_float_divides_uint8_only():
         lambda p: plots.render_example(
             p.images[0], p.masks[0], p.pred_masks[0], "error"
         ),
-        lambda p: plots_compare.plot_variant_predictions(
-            {"a": p.pred_masks}, p.images, p.masks
-        ),
+        lambda p: plot_variant_predictions({"a": p.pred_masks}, p.images, p.masks),
     ],
 )
 def test_uint8_images_draw_like_the_pipeline_floats(draw):
@@ -231,7 +234,7 @@ def test_uint8_images_draw_like_the_pipeline_floats(draw):
 
 
 def test_unet_blocks_follow_the_layers(small_model):
-    blocks = architecture.unet_blocks(small_model)
+    blocks = unet_blocks(small_model)
     assert [len(block) for block in blocks["decoder"]] == [4, 4, 4, 4]
     assert len(blocks["encoder"]) == len(ENCODER_FILTERS)
     assert [layer.filters for layer in blocks["head"]] == [32, 3]
@@ -242,7 +245,7 @@ def test_unet_blocks_follow_the_layers(small_model):
 )
 def test_plot_architecture_labels_come_from_the_layers(small_model, variant):
     unet = build_unet(img_size=32, **variant) if variant else small_model
-    texts = [t.get_text() for t in architecture.plot_architecture(unet).axes[0].texts]
+    texts = [t.get_text() for t in plot_architecture(unet).axes[0].texts]
     joined = "\n".join(texts)
     for filters, size in zip(ENCODER_FILTERS, (32, 16, 8, 4, 2)):
         assert f"{filters} filters · {size}×{size}" in joined
@@ -252,13 +255,16 @@ def test_plot_architecture_labels_come_from_the_layers(small_model, variant):
 
 
 def test_save_readme_figures_writes_every_png(tmp_path, small_model):
-    predictions = make_predictions(6, size=32)
+    predictions = make_predictions(4, size=32)
     scores = make_scores(predictions.masks, predictions.pred_masks)
-    paths = figures.save_readme_figures(
-        tmp_path / "figures", make_history(5), predictions, scores, small_model
+    out = tmp_path / "figures"
+    paths = plots.save_readme_figures(out, make_history(5), predictions, scores)
+    # The architecture is drawn from a model, which the README figures do without.
+    paths.update(
+        plots.save_figures(out, {"architecture": plot_architecture(small_model)})
     )
     expected = ["architecture", "class_iou", "confusion_matrix", "error_map"]
-    assert sorted(paths) == expected + ["predictions", "training_curves"]
+    assert sorted(paths) == expected + ["overview", "predictions", "training_curves"]
     for name, path in paths.items():
-        assert path == tmp_path / "figures" / f"{name}.png"
+        assert path == out / f"{name}.png"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,37 +1,101 @@
-"""README: figures that exist, and a settings table that matches Config."""
+"""README: three screens, the headline and quick start first, figures that exist.
 
-import dataclasses
-import json
+Its numbers are tied to their sources in test_docs.py; its module table is
+checked in test_layout.py.
+"""
+
+import inspect
 import re
 from pathlib import Path
 
-import pytest
+import pandas as pd
 
-from utils import config as config_module
-from utils.config import Config, config_from_env
+from tools.report import BEGIN, END, HEADLINE_BEGIN, HEADLINE_END, format_history
+from utils.evaluate import history_table
+from utils.plots import save_readme_figures
 
 ROOT = Path(__file__).resolve().parents[1]
-# A value for each field an environment variable sets, unlike its default.
-ENV_SAMPLES = {
-    "fast": "1",
-    "data_dir": "/pets",
-    "split": "random",
-    "max_images": "50",
-    "run_dir": "runs/other",
-    "variant_epochs": "3",
-    "early_stopping": "1",
-}
+README = ROOT / "README.md"
+MAX_CHARS = 12_000
+FIRST_SCREEN = 40  # source lines
+OVERVIEW = "images/overview.png"
+SETUP = ["pip install -r requirements.txt", "pytest"]
+MAIN_JOB = "jupyter notebook S18_UNet.ipynb"
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
 
-def embedded_figures(text: str) -> list[tuple[str, str, str]]:
-    """(line, alt text, path) of every Markdown image in `text`."""
+def text() -> str:
+    return README.read_text()
+
+
+def lines() -> list[str]:
+    return text().splitlines()
+
+
+def embedded_figures(markdown: str) -> list[tuple[str, str, str]]:
+    """(line, alt text, path) of every Markdown image in `markdown`."""
     return [
         (line, alt, path)
-        for line in text.splitlines()
+        for line in markdown.splitlines()
         for alt, path in IMAGE.findall(line)
         if not path.startswith("http")
     ]
+
+
+def line_of(needle: str) -> int:
+    """Index of the first README line that contains `needle`."""
+    return next(i for i, line in enumerate(lines()) if needle in line)
+
+
+def test_readme_fits_three_screens():
+    assert len(text()) <= MAX_CHARS
+
+
+def test_first_screen_is_title_badge_paragraph_headline_figure_quick_start():
+    head = lines()
+    assert head[0].startswith("# ")
+    assert "colab-badge.svg" in head[2]
+    paragraph = "\n".join(head[3 : line_of(HEADLINE_BEGIN)]).strip()
+    assert paragraph and "\n\n" not in paragraph, "one paragraph follows the badge"
+    assert line_of(HEADLINE_BEGIN) < line_of(HEADLINE_END) < line_of(OVERVIEW)
+    assert line_of(OVERVIEW) < line_of("## Quick start") < FIRST_SCREEN
+    start = line_of("## Quick start")
+    block = head[start:].index("```bash") + start
+    end = head[block + 1 :].index("```") + block + 1
+    commands = [line.split("#")[0].strip() for line in head[block + 1 : end]]
+    assert commands == SETUP + [MAIN_JOB]
+    assert end < FIRST_SCREEN
+    slow = line_of("`pytest -m slow`")
+    assert slow < FIRST_SCREEN and "slow tier" in head[slow]
+
+
+def test_the_headline_says_mean_iou_baseline_accuracy_and_data():
+    block = text().split(HEADLINE_BEGIN, 1)[1].split(HEADLINE_END, 1)[0]
+    assert re.search(
+        r"\*\*Mean IoU 0\.\d{4}\*\* \(always answering '\w+': 0\.\d{4}\)", block
+    )
+    assert re.search(r"pixel accuracy 0\.\d{4}", block)
+    assert "**Run:**" in block and "`oxford_pets_mini`" in block
+
+
+def test_overview_figure_is_one_the_notebook_writes():
+    """images/overview.png: drawn by the notebook's real run (plots module)."""
+    figures = [path for _, _, path in embedded_figures(text())]
+    assert figures[0] == OVERVIEW
+    name = Path(OVERVIEW).stem
+    assert f'"{name}":' in inspect.getsource(save_readme_figures)
+
+
+def test_every_other_embedded_figure_exists_alone_on_its_line_with_alt_text():
+    figures = embedded_figures(text())
+    assert figures, "README embeds no figure"
+    for line, alt, path in figures:
+        if path != OVERVIEW:  # written by the notebook's next real run
+            assert (ROOT / path).is_file(), f"README embeds missing {path}"
+        assert line.strip() == f"![{alt}]({path})", f"not alone on its line: {line}"
+        assert len(alt.split()) >= 3, f"alt text of {path} says too little"
+    alts = [alt for _, alt, _ in figures]
+    assert len(set(alts)) == len(alts), "two figures share an alt text"
 
 
 def test_embedded_figures_finds_each_image_of_a_line():
@@ -40,69 +104,40 @@ def test_embedded_figures_finds_each_image_of_a_line():
     assert embedded_figures(f"text\n{line}\n") == expected
 
 
-def test_every_embedded_figure_exists_alone_on_its_line_with_alt_text():
-    figures = embedded_figures((ROOT / "README.md").read_text())
-    assert figures, "README embeds no figure"
-    for line, alt, path in figures:
-        assert (ROOT / path).is_file(), f"README embeds missing {path}"
-        assert line.strip() == f"![{alt}]({path})", f"not alone on its line: {line}"
-        assert len(alt.split()) >= 3, f"alt text of {path} says too little"
-    alts = [alt for _, alt, _ in figures]
-    assert len(set(alts)) == len(alts), "two figures share an alt text"
+def test_results_say_they_come_from_the_slice_and_how_to_rebuild_it():
+    results = text().split("## Results", 1)[1].split(BEGIN, 1)[0]
+    assert "`oxford_pets_mini`" in results and "`python -m tools.mini`" in results
+    assert "official release" in results
 
 
-def settings_table() -> dict[str, list[str]]:
-    """field -> [default, flag, variable, meaning] from README's Settings table."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        if line.startswith("| `"):
-            cells = [cell.strip().strip("`") for cell in line.strip("|").split("|")]
-            rows[cells[0]] = cells[1:]
-    return rows
+def test_training_log_counts_epochs_from_one_with_train_and_val_scores():
+    block = text().split(BEGIN, 1)[1].split(END, 1)[0]
+    history = pd.read_csv(ROOT / "results" / "history.csv")
+    table = format_history(history)
+    assert table in block
+    header, _, first = table.splitlines()[:3]
+    assert header == (
+        "| epoch | loss | pixel acc | mIoU | val loss | val pixel acc | val mIoU "
+        "| seconds |"
+    )
+    assert first.startswith("| 1 | ")
+    assert len(table.splitlines()) == len(history_table(history)) + 2
 
 
-def test_settings_table_lists_every_field_and_its_default():
-    fields = dataclasses.fields(Config)
-    rows = settings_table()
-    assert list(rows) == [field.name for field in fields]
-    for field in fields:
-        assert rows[field.name][0] == str(field.default), field.name
-
-
-def test_settings_table_gives_each_flag():
-    from utils.train import make_parser
-
-    flags = {
-        action.dest: action.option_strings[0]
-        for action in make_parser()._actions
-        if action.dest != "help"
-    }
-    listed = {name: row[1] for name, row in settings_table().items() if row[1]}
-    assert listed == flags
-
-
-def test_settings_table_gives_each_environment_variable():
-    listed = {name: row[2] for name, row in settings_table().items() if row[2]}
-    assert listed.keys() == ENV_SAMPLES.keys()
-    constants = vars(config_module).items()
-    names = {value for key, value in constants if key.startswith("ENV_")}
-    assert set(listed.values()) == names
-
-
-@pytest.mark.parametrize("field, value", ENV_SAMPLES.items())
-def test_each_listed_variable_sets_its_field(field, value):
-    config = config_from_env({settings_table()[field][2]: value})
-    assert getattr(config, field) != getattr(Config(), field)
-
-
-def test_comparison_numbers_come_from_the_committed_run():
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Comparison with the reference")[1].split("\n## ")[0]
-    scores = json.loads((ROOT / "results" / "evaluation_val.json").read_text())
-    # The reference notebook's reported accuracy and loss, and the run's scores.
-    allowed = {"0.8906", "0.3081"}
-    allowed |= {f"{v:.4f}" for v in scores.values() if isinstance(v, float)}
-    numbers = re.findall(r"\b0\.\d{4}\b", section)
-    assert numbers and set(numbers) <= allowed, set(numbers) - allowed
+def test_format_history_heads_every_column_of_history_table():
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1],
+            "loss": [1.0, 0.5],
+            "accuracy": [0.5, 0.75],
+            "mean_iou": [0.25, 0.5],
+            "val_loss": [1.25, 0.625],
+            "val_accuracy": [0.5, 0.8],
+            "val_mean_iou": [0.2, 0.4],
+            "seconds": [60.0, 90.0],
+        }
+    )
+    rows = format_history(history).splitlines()
+    assert rows[3] == (
+        "| 2 | 0.5000 | 0.7500 | 0.5000 | 0.6250 | 0.8000 | 0.4000 | 90.0 |"
+    )

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from utils import repo
+from tools import repo
+from utils.config import ProjectError
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = (repo.NOTEBOOK, repo.PAIRED_SCRIPT, repo.README)
@@ -73,7 +74,7 @@ def test_set_repo_changes_nothing_else(copy):
 )
 def test_set_repo_refuses_bad_input_and_writes_nothing(copy, url, ref, message):
     before = {name: (copy / name).read_bytes() for name in FILES}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ProjectError, match=message):
         repo.set_repo(url, ref, copy)
     assert before == {name: (copy / name).read_bytes() for name in FILES}
 
@@ -81,7 +82,13 @@ def test_set_repo_refuses_bad_input_and_writes_nothing(copy, url, ref, message):
 def test_missing_place_is_named(copy):
     script = copy / repo.PAIRED_SCRIPT
     script.write_text(script.read_text().replace("REPO_REF = ", "REF = "))
-    with pytest.raises(ValueError, match="S18_UNet.py has no REPO_REF"):
+    with pytest.raises(ProjectError, match="S18_UNet.py has no REPO_REF"):
+        repo.read_addresses(copy)
+
+
+def test_missing_file_is_named(copy):
+    (copy / repo.README).unlink()
+    with pytest.raises(ProjectError, match="README.md is missing"):
         repo.read_addresses(copy)
 
 
@@ -91,6 +98,9 @@ def test_command_sets_and_shows(copy, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.count("https://github.com/ann/pets @ v2") == 3
     assert "README.md clone: https://github.com/ann/pets" in out
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         repo.main(["set", "https://example.org/x/y"])
-    assert "not a GitHub repository address" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "not a GitHub repository address" in err

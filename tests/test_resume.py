@@ -7,12 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from tests.callbacks import StopAfterEpoch
+from tests.callbacks import StopAfterEpoch, train_run
 from utils.config import fast_config
 from utils.pipeline import make_datasets
 from utils.runs import read_history
-from utils.recipe import build_model
-from utils.train import finish_run, fit_resumable
+from utils.train import build_model, finish_run
 
 
 class PoisonWeights(keras.callbacks.Callback):
@@ -71,8 +70,7 @@ def workspace(tmp_path_factory):
 
 def fit(config, data, callbacks=()):
     """The same command again: build the model and train or resume the run."""
-    model = build_model(config, steps_per_epoch=len(data.train))
-    return fit_resumable(model, data, config, callbacks, 0)
+    return train_run(config, data, callbacks)
 
 
 def copy_run(workspace, tmp_path, name):
@@ -87,11 +85,11 @@ def copy_run(workspace, tmp_path, name):
     [
         ("trained", "backup/latest.weights.h5", "Delete .*backup to restart"),
         ("trained", "backup/training_metadata.json", "Delete .*backup to restart"),
-        ("trained", "config.json", "delete .*run to start again"),
-        ("trained", "best.keras", "Delete it: the next better epoch writes it"),
-        ("finished", "final.keras", "Delete it and run again: training starts"),
-        ("finished", "best.keras", "Delete it: the finished run keeps final"),
-        ("finished", "config.json", "delete .*run to start again"),
+        ("trained", "config.json", "restore it, or delete .*run\\."),
+        ("trained", "best.keras", "Delete it: the next better epoch rewrites it"),
+        ("finished", "final.keras", "Delete it and run again"),
+        ("finished", "best.keras", "Delete it: the next better epoch rewrites it"),
+        ("finished", "config.json", "restore it, or delete .*run\\."),
     ],
 )
 def test_damaged_file_is_named_with_the_choice(

@@ -5,13 +5,20 @@ import json
 
 import pytest
 
-from utils.config import Config, fast_config, load_config, save_config
-from utils.runs import RunFolder, check_same_data, check_same_run, checkpoint_folder
+from utils.config import Config, fast_config
+from utils.runs import (
+    RunFolder,
+    check_same_data,
+    check_same_run,
+    checkpoint_folder,
+    load_config,
+    save_config,
+)
 
 
-def make_run(tmp_path, mixed: bool, finished: bool = False):
-    """A run folder saved with `mixed` precision, holding a backup or final model."""
-    config = fast_config(run_dir=str(tmp_path / "run"), mixed_precision=mixed)
+def make_run(tmp_path, precision: str, finished: bool = False):
+    """A run folder saved in `precision`, holding a backup or final model."""
+    config = fast_config(run_dir=str(tmp_path / "run"), precision=precision)
     checkpoint_folder(config).backup.mkdir(parents=True)
     save_config(config, tmp_path / "run" / "config.json")
     if finished:
@@ -21,29 +28,25 @@ def make_run(tmp_path, mixed: bool, finished: bool = False):
 
 
 @pytest.mark.parametrize(
-    "saved, now, policy_saved, policy_now",
-    [
-        (True, False, "mixed_float16 \\(GPU\\)", "float32 \\(CPU\\)"),
-        (False, True, "float32 \\(CPU\\)", "mixed_float16 \\(GPU\\)"),
-    ],
+    "saved, now",
+    [("float16", "float32"), ("float32", "bfloat16"), ("bfloat16", "float16")],
 )
-def test_backup_of_other_precision_is_refused(
-    tmp_path, saved, now, policy_saved, policy_now
-):
+def test_backup_of_other_precision_is_refused(tmp_path, saved, now):
     config = make_run(tmp_path, saved)
-    config.mixed_precision = now
-    message = f"trained with {policy_saved} and this runtime uses {policy_now}"
+    config.precision = now
+    message = f"trained in {saved} and this run uses {now}"
     with pytest.raises(ValueError, match=message) as error:
         check_same_run(tmp_path / "run", config)
     text = str(error.value)
-    assert f"config.mixed_precision = {saved}" in text
-    assert f"fresh optimizer: delete {checkpoint_folder(config).backup}" in text
+    assert f"Continue in {saved} (config.precision, --precision)" in text
+    assert f"or delete {checkpoint_folder(config).backup} to start again" in text
 
 
 @pytest.mark.parametrize("finished", [False, True])
 def test_same_precision_or_finished_run_passes(tmp_path, finished):
-    config = make_run(tmp_path, mixed=True, finished=finished)
-    config.mixed_precision = not finished  # a finished run loads on any device
+    config = make_run(tmp_path, "float16", finished=finished)
+    # A finished run loads on any device.
+    config.precision = "float32" if finished else "float16"
     check_same_run(tmp_path / "run", config)
 
 
@@ -70,23 +73,7 @@ def test_backup_is_kept_in_checkpoint_dir_when_set(tmp_path):
     config = fast_config(run_dir=str(tmp_path / "run"))
     assert checkpoint_folder(config).backup == tmp_path / "run" / "backup"
     config.checkpoint_dir = str(tmp_path / "drive")
-    assert checkpoint_folder(config) == RunFolder(tmp_path / "drive")
-
-
-def test_record_files_leave_out_models_and_backup(tmp_path):
-    run = RunFolder(tmp_path)
-    for path in (run.config, run.history, run.final, run.evaluation("val")):
-        path.write_text("x")
-    run.variants.mkdir()
-    run.variants_table(".md").write_text("x")
-    run.backup.mkdir()
-    names = {path.relative_to(tmp_path).as_posix() for path in run.record_files()}
-    assert names == {
-        "config.json",
-        "history.csv",
-        "evaluation_val.json",
-        "variants/variants.md",
-    }
+    assert checkpoint_folder(config).path == tmp_path / "drive"
 
 
 def test_run_folder_of_other_data_is_refused(tmp_path):
@@ -125,5 +112,5 @@ def test_earlier_record_with_the_class_count_loads_as_the_same_run(tmp_path):
 
 def test_earlier_record_with_another_class_count_is_refused(tmp_path):
     write_earlier_record(tmp_path / "config.json", Config(), num_classes=4)
-    with pytest.raises(ValueError, match="other classes than"):
+    with pytest.raises(ValueError, match="holds a run with other classes"):
         load_config(tmp_path / "config.json")

@@ -1,37 +1,27 @@
-"""Training: the headless command, resume after interruption, seeds, reloading."""
+"""Training: the device's precision, the headless command, resume, seeds, reloading."""
 
 import json
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tests.callbacks import StopAfterEpoch
-from utils import evaluate
-from utils.config import fast_config, load_config
+from tests.callbacks import RecordEpochs, StopAfterEpoch, train_run
+from utils import evaluate, train
+from utils.config import fast_config
+from utils.evaluate import load_model
 from utils.pipeline import make_datasets
-from utils.batchnorm import recalibrate_batchnorm
-from utils.recipe import build_model
-from utils.runs import checkpoint_folder, load_model, read_history
+from utils.runs import checkpoint_folder, load_config, read_history
 from utils.train import (
-    MONITOR,
-    PATIENCE,
-    fit_resumable,
+    build_model,
+    choose_precision,
+    configure_device,
+    format_device_report,
     main,
-    make_callbacks,
     parse_args,
+    train_model,
 )
-
-
-class RecordEpochs(keras.callbacks.Callback):
-    """Remember which epochs actually ran."""
-
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
 
 
 def tiny_config(tmp_path, **overrides):
@@ -39,16 +29,99 @@ def tiny_config(tmp_path, **overrides):
         cache_dir=str(tmp_path / "cache"),
         run_dir=str(tmp_path / "run"),
         max_images=24,
-        epochs=3,
+        epochs=2,
     )
     return fast_config(**{**fields, **overrides})
 
 
+@pytest.fixture
+def float32_policy():
+    """Whatever a test does to the global dtype policy, restore float32 after."""
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    "requested, gpus, cpu_flags, chosen",
+    [
+        ("auto", 0, {"sse4_2", "avx512_bf16"}, "bfloat16"),  # AMD Zen 4
+        ("auto", 0, {"amx_bf16"}, "bfloat16"),  # Intel Sapphire Rapids
+        ("auto", 0, {"sse4_2", "avx512f"}, "float32"),  # AVX-512, no bf16
+        ("auto", 0, set(), "float32"),  # no /proc/cpuinfo
+        ("auto", 1, set(), "float16"),
+        ("auto", 2, {"avx512_bf16"}, "float16"),  # the GPU trains, not the CPU
+        ("float32", 1, {"avx512_bf16"}, "float32"),
+        ("float16", 0, set(), "float16"),
+        ("bfloat16", 0, set(), "bfloat16"),
+    ],
+)
+def test_choose_precision(requested, gpus, cpu_flags, chosen):
+    precision, why = choose_precision(requested, gpus, cpu_flags)
+    assert precision == chosen
+    if requested != "auto":
+        assert why == "set by config.precision"
+
+
+def test_configure_device_cpu_defaults(float32_policy, monkeypatch):
+    # No GPU and no bfloat16 instructions, whatever machine runs the test.
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(train, "read_cpu_flags", lambda: {"avx2"})
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    report = configure_device()
+    assert report == {
+        "device": "CPU",
+        "gpus": 0,
+        "precision": "float32",
+        "why": "this CPU lacks avx512_bf16 and amx_bf16",
+        "jit": False,
+    }
+    # It only chooses: the policy is applied where a model is built.
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    line = format_device_report(report)
+    assert "CPU" in line and "float32" in line and "\n" not in line
+
+
+def test_configure_device_gpu_defaults(monkeypatch):
+    gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [gpu])
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "get_device_details",
+        lambda device: {"device_name": "Tesla T4"},
+    )
+    report = configure_device()
+    assert report["device"] == "GPU: Tesla T4" and report["gpus"] == 1
+    assert report["precision"] == "float16" and report["jit"]
+    line = format_device_report(report)
+    assert "Tesla T4" in line and "mixed_float16" in line
+
+
+def test_mixed_precision_training_step(float32_policy):
+    report = configure_device(precision="float16")
+    assert report["precision"] == "float16"
+    keras.utils.set_random_seed(0)
+    model = build_model(fast_config(precision="float16"), steps_per_epoch=1)
+    assert model.output.dtype == "float32"
+    assert model.get_layer(index=1).compute_dtype == "float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    # The model keeps its policy; the process-wide one is left as it was.
+    assert keras.mixed_precision.global_policy().name == "float32"
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 32, 32, 3), dtype=np.float32)
+    masks = rng.integers(0, 3, size=(2, 32, 32, 1))
+    loss = model.train_on_batch(images, masks)
+    assert np.isfinite(float(np.asarray(loss).reshape(-1)[0]))
+
+
+@pytest.mark.slow
 def test_headless_command_fills_run_folder_and_beats_baseline(tmp_path, capsys):
     run_dir = tmp_path / "run"
     main(["--fast", "--out", str(run_dir), "--cache-dir", str(tmp_path / "cache")])
     names = {path.name for path in run_dir.iterdir()}
     assert {"config.json", "history.csv", "best.keras", "final.keras"} <= names
+    assert {"data.json", "machine.json", "backup"} <= names
     assert {"evaluation_test.json", "evaluation_test.md"} <= names
     config = load_config(run_dir / "config.json")
     assert (
@@ -65,30 +138,25 @@ def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
     config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "elsewhere"))
     data = make_datasets(config)
     with pytest.raises(KeyboardInterrupt):
-        fit_resumable(
-            build_model(config, steps_per_epoch=len(data.train)),
-            data,
-            config,
-            [StopAfterEpoch(0)],
-            0,
-        )
-    assert (tmp_path / "elsewhere" / "backup").is_dir()
+        train_run(config, data, [StopAfterEpoch(0)])
+    backup = tmp_path / "elsewhere" / "backup"
+    assert backup.is_dir()
     record = RecordEpochs()
-    history = fit_resumable(
-        build_model(config, steps_per_epoch=len(data.train)), data, config, [record], 0
-    )
-    assert record.epochs == [1, 2]
-    assert history["epoch"].tolist() == [0, 1, 2]
-    assert not (tmp_path / "elsewhere" / "backup").exists()
+    history = train_run(config, data, [record])
+    assert record.epochs == [1]
+    assert history["epoch"].tolist() == [0, 1]
+    # The backup stays, marked complete: fitting it again trains no epoch.
+    metadata = json.loads((backup / "training_metadata.json").read_text())
+    assert metadata["epoch"] == config.epochs
 
 
 def test_finished_run_is_loaded_not_retrained(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
     model = build_model(config, steps_per_epoch=len(data.train))
-    fit_resumable(model, data, config, verbose=0)
+    train_model(model, data, config, verbose=0)
     record, again = RecordEpochs(), build_model(config, steps_per_epoch=len(data.train))
-    history = fit_resumable(again, data, config, [record], 0)
+    history = train_run(config, data, [record], model=again)
     assert record.epochs == [] and len(history) == 1
     images = next(iter(data.val))[0]
     np.testing.assert_allclose(
@@ -100,7 +168,7 @@ def test_saved_model_reloads_with_same_predictions(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
     model = build_model(config, steps_per_epoch=len(data.train))
-    fit_resumable(model, data, config, verbose=0)
+    train_model(model, data, config, verbose=0)
     reloaded = load_model(tmp_path / "run" / "final.keras")
     images = next(iter(data.val))[0]
     np.testing.assert_allclose(
@@ -114,12 +182,7 @@ def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
         config = tiny_config(tmp_path, epochs=1, run_dir=str(tmp_path / f"run{run}"))
         keras.utils.set_random_seed(config.seed)
         data = make_datasets(config)
-        history = fit_resumable(
-            build_model(config, steps_per_epoch=len(data.train)),
-            data,
-            config,
-            verbose=0,
-        )
+        history = train_run(config, data)
         losses.append(history["loss"][0])
         splits.append({k: [p.stem for p in v] for k, v in data.splits.items()})
     assert splits[0] == splits[1]
@@ -136,14 +199,10 @@ def test_parse_args_overrides_defaults(monkeypatch):
 def test_run_folder_with_other_settings_is_refused(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
-    fit_resumable(
-        build_model(config, steps_per_epoch=len(data.train)), data, config, verbose=0
-    )
+    train_run(config, data)
     other = tiny_config(tmp_path, epochs=2)
     with pytest.raises(ValueError, match=r"other settings \(epochs\)"):
-        fit_resumable(
-            build_model(other, steps_per_epoch=len(data.train)), data, other, verbose=0
-        )
+        train_run(other, data)
 
 
 def test_foreign_backup_is_refused(tmp_path):
@@ -151,9 +210,9 @@ def test_foreign_backup_is_refused(tmp_path):
     checkpoint_folder(config).backup.mkdir(parents=True)
     data = make_datasets(config)
     with pytest.raises(ValueError, match="resume backup of unknown settings"):
-        fit_resumable(
-            build_model(config, steps_per_epoch=len(data.train)), data, config
-        )
+        train_run(config, data)
+    # Refused before the run record is written.
+    assert not (tmp_path / "run" / "data.json").exists()
 
 
 def test_repeated_epoch_row_keeps_the_last(tmp_path):
@@ -165,97 +224,13 @@ def test_repeated_epoch_row_keeps_the_last(tmp_path):
     ]
 
 
-def test_recalibrate_batchnorm_averages_batch_statistics():
-    model = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()])
-    norm = model.layers[0]
-    # Batch means (1, 2) and (5, 10); both batches have variances (1, 4).
-    batches = [
-        (np.array([[0.0, 0.0], [2.0, 4.0]]), None),
-        (np.array([[4.0, 8.0], [6.0, 12.0]]), None),
-    ]
-    gamma = np.array(norm.gamma)
-    assert recalibrate_batchnorm(model, batches) == 2
-    np.testing.assert_allclose(np.array(norm.moving_mean), [3.0, 6.0], rtol=1e-6)
-    np.testing.assert_allclose(np.array(norm.moving_variance), [1.0, 4.0], rtol=1e-6)
-    assert norm.momentum == 0.99
-    np.testing.assert_array_equal(np.array(norm.gamma), gamma)
-
-
-def test_recalibrate_batchnorm_turns_dropout_off():
-    model = keras.Sequential(
-        [
-            keras.Input((2,)),
-            keras.layers.Dropout(0.5),
-            keras.layers.BatchNormalization(),
-        ]
-    )
-    batches = [(np.array([[0.0, 0.0], [2.0, 4.0]]), None)]
-    recalibrate_batchnorm(model, batches)
-    # With dropout on, the statistics would be of randomly zeroed, doubled inputs.
-    np.testing.assert_allclose(np.array(model.layers[1].moving_mean), [1.0, 2.0])
-    assert model.layers[0].rate == 0.5
-
-
-@pytest.mark.parametrize("precise_bn", [True, False])
-def test_logged_validation_describes_the_model_then(tmp_path, precise_bn):
-    config = tiny_config(tmp_path, epochs=2, split="random", precise_bn=precise_bn)
-    data = make_datasets(config)
-    model = build_model(config, steps_per_epoch=len(data.train))
-    logged = fit_resumable(model, data, config, verbose=0).iloc[-1]
-    as_saved = model.evaluate(data.val, verbose=0, return_dict=True)
-    assert as_saved["loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
-    recalibrate_batchnorm(model, data.train_stats)
-    truth = model.evaluate(data.val, verbose=0, return_dict=True)
-    # Precise BN logs what the weights really predict; the moving averages
-    # (momentum 0.99) after 6 steps are still near their initial values.
-    close = abs(truth["loss"] - logged["val_loss"]) < 1e-3 * truth["loss"]
-    assert close == precise_bn
-    assert ("bn_seconds" in logged) == precise_bn
-
-
 def test_finished_run_evaluates_again_as_logged(tmp_path, capsys):
     config = tiny_config(tmp_path, epochs=1, split="random")
     data = make_datasets(config)
-    history = fit_resumable(
-        build_model(config, steps_per_epoch=len(data.train)), data, config, verbose=0
-    )
-    assert not checkpoint_folder(config).backup.exists()
+    history = train_run(config, data)
     capsys.readouterr()
     evaluate.main([config.run_dir])
     keras_line = capsys.readouterr().out.splitlines()[1]
     # Keras's own metrics on the reloaded model agree with the last log row.
     keras_iou = float(keras_line.split("mean_iou ")[1].split(",")[0])
     assert keras_iou == pytest.approx(history["val_mean_iou"].iloc[-1], abs=1e-4)
-
-
-def early_stoppers(config, run_dir) -> list:
-    """The EarlyStopping callbacks `make_callbacks` gives a run."""
-    callbacks = make_callbacks(config, run_dir, data=None)
-    return [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
-
-
-def test_early_stopping_only_when_set(tmp_path):
-    config = tiny_config(tmp_path, precise_bn=False)
-    assert early_stoppers(config, tmp_path / "run") == []
-    config.early_stopping = True
-    [stop] = early_stoppers(config, tmp_path / "run")
-    assert (stop.monitor, stop.mode, stop.patience) == (MONITOR, "max", PATIENCE)
-
-
-def test_resumed_early_stopping_counts_the_logged_epochs(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    scores = "0,0.5\n1,0.7\n2,0.6\n3,0.6\n"  # best at epoch 1
-    (run_dir / "history.csv").write_text(f"epoch,{MONITOR}\n{scores}")
-    config = tiny_config(tmp_path, precise_bn=False, early_stopping=True)
-    [stop] = early_stoppers(config, run_dir)
-    model = keras.Sequential([keras.Input((1,))])
-    model.stop_training = False  # as fit sets it
-    stop.set_model(model)
-    stop.on_train_begin()
-    stopped = []
-    for epoch in range(4, 8):
-        stop.on_epoch_end(epoch, {MONITOR: 0.65})
-        stopped.append(bool(model.stop_training))
-    # An uninterrupted run stops PATIENCE epochs after its best: epoch 6.
-    assert stopped == [False, False, True, True]

@@ -33,6 +33,7 @@ def test_running_mean_batchnorm_is_the_mean_of_batch_statistics():
 def test_check_command_reproduces_the_logged_scores(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--fast", "--max-images", "24", "--epochs", "2", "--out", str(out)]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
     argv += ["--check-epochs", "1", "2"]
     truthful_bn.main(argv)
     lines = capsys.readouterr().out.strip().splitlines()[-4:]

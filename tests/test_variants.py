@@ -7,15 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tools.variants
 from utils import variants
 from utils.config import Config, fast_config
 from utils.model import ENCODER_FILTERS, build_unet
 from utils.pipeline import make_datasets, take_examples
-from utils.plots_compare import plot_variant_curves, plot_variant_predictions
 from utils.variants import (
     VARIANTS,
     format_variants_table,
     load_variant_histories,
+    plot_variant_curves,
+    plot_variant_predictions,
     predict_variants,
     run_variants,
     variant_config,
@@ -172,12 +174,12 @@ def test_histories_and_curves(trained):
 
 def test_predictions_and_grid(trained):
     config, data, _ = trained
-    predictions = predict_variants(config, data, count=3)
+    images, masks = take_examples(data.val, 3)
+    predictions = predict_variants(config, images)
     assert list(predictions) == TRAINED
     for pred_masks in predictions.values():
         assert pred_masks.shape == (3, 32, 32) and pred_masks.dtype == np.uint8
         assert pred_masks.max() <= 2
-    images, masks = take_examples(data.val, 3)
     fig = plot_variant_predictions(predictions, images, masks, count=3)
     assert len(fig.axes) == 3 * (2 + len(TRAINED))
     titles = [ax.get_title().split("\n") for ax in fig.axes[:4]]
@@ -193,7 +195,7 @@ def test_command_reuses_runs_and_writes_figures(trained, monkeypatch, capsys):
     monkeypatch.setattr(keras.Model, "fit", refuse_fit)
     argv = ["--fast", "--variant-epochs", "1", "--max-images", "32"]
     argv += ["--out", config.run_dir, "--cache-dir", config.cache_dir]
-    variants.main(argv)
+    tools.variants.main(argv)
     out = capsys.readouterr().out
     assert "| MaxPool+Transpose+CE | 8,643,779 |" in out
     for name in ("variant_curves.png", "variant_predictions.png"):

@@ -1,17 +1,18 @@
-"""The one object that holds every hyperparameter and setting of a run."""
+"""The one object that holds every setting of a run, and the project's error type."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import functools
 import math
 import numbers
 import os
+import sys
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from utils.files import read_json, write_text_atomically
 
 CLASS_NAMES = ("pet", "background", "border")
 # One fixed colour per class in every figure: orange pet, blue background,
@@ -19,14 +20,17 @@ CLASS_NAMES = ("pet", "background", "border")
 CLASS_COLORS = ("#e8702a", "#3b6fb6", "#f2d13a")
 
 # Environment variables the notebook honours, so CI and headless runs can steer
-# it without editing a cell.
+# it without editing a cell: variable -> Config field.
+ENV_FIELDS = {
+    "S18_DATA_DIR": "data_dir",
+    "S18_SPLIT": "split",
+    "S18_MAX_IMAGES": "max_images",
+    "S18_RUN_DIR": "run_dir",
+    "S18_VARIANT_EPOCHS": "variant_epochs",
+    "S18_EARLY_STOPPING": "early_stopping",
+    "S18_PRECISION": "precision",
+}
 ENV_FAST = "S18_FAST"
-ENV_DATA_DIR = "S18_DATA_DIR"
-ENV_SPLIT = "S18_SPLIT"
-ENV_MAX_IMAGES = "S18_MAX_IMAGES"
-ENV_RUN_DIR = "S18_RUN_DIR"
-ENV_VARIANT_EPOCHS = "S18_VARIANT_EPOCHS"
-ENV_EARLY_STOPPING = "S18_EARLY_STOPPING"
 # What an on/off environment variable may say (in any case).
 SWITCH_ON, SWITCH_OFF = ("1", "true", "yes"), ("0", "false", "no")
 # The values each option field of Config accepts.
@@ -38,7 +42,23 @@ OPTION_CHOICES = {
     "augment": ("none", "flip", "full"),
     "schedule": ("constant", "cosine"),
     "optimizer": ("adam", "adamw"),
+    "precision": ("auto", "float32", "bfloat16", "float16"),
 }
+# Whole-number fields and their smallest value; None is allowed where noted.
+COUNTS = {
+    "img_size": 16,
+    "batch_size": 1,
+    "epochs": 1,
+    "variant_epochs": 1,
+    "warmup_epochs": 0,
+    "seed": 0,
+    "split_seed": 0,
+    "precise_bn_images": 1,
+    "max_images": 1,
+    "train_images": 1,
+}
+OPTIONAL_COUNTS = {"max_images", "train_images"}
+SWITCHES = {"early_stopping", "precise_bn", "jit_compile", "fast"}
 
 # The reference notebook's training recipe: `Config(**REFERENCE_RECIPE)` trains it.
 REFERENCE_RECIPE = dict(
@@ -51,93 +71,85 @@ REFERENCE_RECIPE = dict(
 )
 
 
-def _is_whole(value) -> bool:
-    """True for an int (not a bool)."""
+class ProjectError(ValueError):
+    """A problem the user can fix (a setting, a file, a folder); the message says how.
+
+    Commands print it as one line and exit with code 2 (`report_errors`).
+    """
+
+
+def report_errors(main: Callable) -> Callable:
+    """Wrap a command's `main(argv)`: a ProjectError prints one line, exit code 2."""
+
+    @functools.wraps(main)
+    def run(argv: list[str] | None = None):
+        try:
+            return main(argv)
+        except ProjectError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return run
+
+
+def is_whole(value) -> bool:
+    """True for an int, NumPy's included (not a bool)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_real(value) -> bool:
+def is_real(value) -> bool:
     """True for a finite int or float (not a bool)."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     return is_number and math.isfinite(value)
 
 
-# An on/off field takes only a bool: a string such as "no" would read as on.
-_SWITCH_CHECK = (lambda v: isinstance(v, bool), "True or False")
-# The range each numeric or on/off field of Config accepts: (test, what the
-# value must be).
-FIELD_CHECKS = {
-    "img_size": (
-        lambda v: _is_whole(v) and v >= 16 and v % 16 == 0,
-        "a positive multiple of 16 (the U-Net halves it four times)",
-    ),
-    "batch_size": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
-    "epochs": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
-    "variant_epochs": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
-    "learning_rate": (lambda v: _is_real(v) and v > 0, "a number > 0"),
-    "val_fraction": (
-        lambda v: _is_real(v) and 0 < v < 1,
-        "a number strictly between 0 and 1",
-    ),
-    "max_images": (
-        lambda v: v is None or (_is_whole(v) and v >= 1),
-        "a whole number >= 1, or None for every pair",
-    ),
-    "dropout": (lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "seed": (lambda v: _is_whole(v) and v >= 0, "a whole number >= 0"),
-    "split_seed": (lambda v: _is_whole(v) and v >= 0, "a whole number >= 0"),
-    "weight_decay": (lambda v: _is_real(v) and v >= 0, "a number >= 0"),
-    "warmup_epochs": (lambda v: _is_whole(v) and v >= 0, "a whole number >= 0"),
-    "train_images": (
-        lambda v: v is None or (_is_whole(v) and v >= 1),
-        "a whole number >= 1, or None for the whole training split",
-    ),
-    "precise_bn_images": (lambda v: _is_whole(v) and v >= 1, "a whole number >= 1"),
-    "early_stopping": _SWITCH_CHECK,
-    "precise_bn": _SWITCH_CHECK,
-    "mixed_precision": _SWITCH_CHECK,
-    "jit_compile": _SWITCH_CHECK,
-    "fast": _SWITCH_CHECK,
-}
-
-
-def check_field(name: str, value) -> None:
-    """Refuse a value that field `name` of Config cannot take, with one message."""
+def field_problem(name: str, value) -> str | None:
+    """What Config field `name` must be, when `value` is not that; else None."""
     if name in OPTION_CHOICES and value not in OPTION_CHOICES[name]:
-        raise ValueError(
-            f"Config.{name} must be one of {OPTION_CHOICES[name]}, got {value!r}"
-        )
-    if name in FIELD_CHECKS and not FIELD_CHECKS[name][0](value):
-        raise ValueError(
-            f"Config.{name} must be {FIELD_CHECKS[name][1]}, got {value!r}"
-        )
-
-
-def validate_config(config: Config) -> None:
-    """Refuse a config with any field out of its range (see `check_field`)."""
-    for field in dataclasses.fields(config):
-        check_field(field.name, getattr(config, field.name))
+        return f"one of {OPTION_CHOICES[name]}"
+    if name in SWITCHES and not isinstance(value, bool):
+        return "True or False"  # a string such as "no" would read as on
+    if name in COUNTS and not (value is None and name in OPTIONAL_COUNTS):
+        if name == "img_size" and not (
+            is_whole(value) and value > 0 and value % 16 == 0
+        ):
+            return "a positive multiple of 16 (the U-Net halves it four times)"
+        if not is_whole(value) or value < COUNTS[name]:
+            optional = ", or None for all" if name in OPTIONAL_COUNTS else ""
+            return f"a whole number >= {COUNTS[name]}{optional}"
+    if name in ("learning_rate", "weight_decay"):
+        if not is_real(value) or value < 0 or (name == "learning_rate" and not value):
+            return "a number > 0" if name == "learning_rate" else "a number >= 0"
+    if name == "dropout" and not (is_real(value) and 0 <= value < 1):
+        return "a number in [0, 1)"
+    if name == "val_fraction" and not (is_real(value) and 0 < value < 1):
+        return "a number strictly between 0 and 1"
+    if name.endswith("_dir") and value == "":
+        return "a folder's path (not empty), or None where allowed"
+    return None
 
 
 @dataclasses.dataclass
 class Config:
     """Every hyperparameter of a run.
 
-    Training defaults are the best line run in the recipe ablation, "no-crop"
-    (README, "Recipe ablation"): AdamW 1e-3 with weight decay 0.05, one
-    warm-up epoch and cosine decay, cross-entropy + Dice, left-right flips;
-    batch 32, 20 epochs, 128x128 as the reference. `Config(**REFERENCE_RECIPE)`
-    trains the reference's recipe instead. The split defaults to the official
-    lists, `split="random"` is the reference's 80/20. `seed` drives
-    initialisation, shuffling and augmentation; `split_seed` the random split
-    and synthetic data, so seeds can vary on the same images. `augment`:
-    "flip" (left-right), "full" (flip, random scaled crop, colour jitter).
-    `schedule="cosine"`: linear warm-up over `warmup_epochs`, then cosine
-    decay to 0. `precise_bn`: before each validation, BatchNorm statistics are
-    re-estimated on up to `precise_bn_images` training images, so validation
-    sees the model as it would predict at that moment. `train_images` keeps a
-    seeded subset of the training split (validation unchanged), for learning
-    curves.
+    Training defaults are the best line of the recipe ablation, "no-crop"
+    (docs/ablation.md): AdamW 1e-3 with weight decay 0.05, one warm-up epoch
+    and cosine decay, cross-entropy + Dice, left-right flips; batch 32, 20
+    epochs, 128x128 as the reference. `Config(**REFERENCE_RECIPE)` trains the
+    reference's recipe instead. The split defaults to the official lists,
+    `split="random"` is the reference's 80/20. `seed` drives initialisation,
+    shuffling and augmentation; `split_seed` the random split and synthetic
+    data, so seeds can vary on the same images. `augment`: "flip"
+    (left-right), "full" (flip, random scaled crop, colour jitter).
+    `precise_bn`: before each validation, BatchNorm statistics are
+    re-estimated on `precise_bn_images` training images, drawn once per run
+    (see `callbacks.PreciseBatchNorm`): 96, three full batches, keep the
+    pass under a tenth of an epoch on the 331-image slice (128 took 11-14 %
+    on a 2-core CPU), while each channel's statistics still average over
+    96 x 128 x 128 positions. `train_images` keeps a seeded subset of the
+    training split, for learning curves. `precision` "auto" lets
+    `train.choose_precision` pick from the device.
     """
 
     img_size: int = 128
@@ -161,8 +173,8 @@ class Config:
     augment: str = "flip"
     early_stopping: bool = False
     precise_bn: bool = True
-    precise_bn_images: int = 2048
-    mixed_precision: bool = False
+    precise_bn_images: int = 96
+    precision: str = "auto"
     jit_compile: bool = False
     fast: bool = False
     data_dir: str | None = None
@@ -172,12 +184,14 @@ class Config:
     checkpoint_dir: str | None = None
     variant_epochs: int = 20
 
-    def __post_init__(self):
-        validate_config(self)
-
     def __setattr__(self, name, value):
-        # A notebook edits fields after creation: refuse a bad value at once too.
-        check_field(name, value)
+        # The generated __init__ assigns through here too: every field is
+        # checked at creation and at each later change in a notebook cell.
+        problem = field_problem(name, value)
+        if problem:
+            raise ProjectError(f"Config.{name} must be {problem}, got {value!r}")
+        if is_whole(value):
+            value = int(value)  # a NumPy integer would not go into JSON
         super().__setattr__(name, value)
 
 
@@ -190,6 +204,7 @@ def fast_config(**overrides) -> Config:
         epochs=6,
         variant_epochs=2,
         max_images=256,
+        precision="float32",  # the same numbers on every CPU
     )
     fields.update(overrides)
     if "run_dir" not in fields:
@@ -204,29 +219,24 @@ def config_from_env(env: dict | None = None, **overrides) -> Config:
     """Build the Config from `S18_*` environment variables plus explicit overrides."""
     env = os.environ if env is None else env
     fields: dict = {}
-    if env.get(ENV_DATA_DIR):
-        fields["data_dir"] = env[ENV_DATA_DIR]
-    if env.get(ENV_SPLIT):
-        fields["split"] = env[ENV_SPLIT]
-    if env.get(ENV_MAX_IMAGES):
-        fields["max_images"] = read_int(env, ENV_MAX_IMAGES)
-    if env.get(ENV_RUN_DIR):
-        fields["run_dir"] = env[ENV_RUN_DIR]
-    if env.get(ENV_VARIANT_EPOCHS):
-        fields["variant_epochs"] = read_int(env, ENV_VARIANT_EPOCHS)
-    if env.get(ENV_EARLY_STOPPING):
-        fields["early_stopping"] = read_switch(env, ENV_EARLY_STOPPING)
+    for variable, field in ENV_FIELDS.items():
+        if env.get(variable):
+            fields[field] = read_env(env, variable, field)
     fields.update(overrides)
     if env.get(ENV_FAST) and read_switch(env, ENV_FAST):
         return fast_config(**fields)
     return Config(**fields)
 
 
-def read_int(env: dict, name: str) -> int:
-    """The positive integer in environment variable `name`, or a clear error."""
-    value = env[name]
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+def read_env(env: dict, variable: str, field: str):
+    """The value of environment variable `variable` as Config field `field` takes it."""
+    if field in SWITCHES:
+        return read_switch(env, variable)
+    if field not in COUNTS:
+        return env[variable]
+    value = env[variable]
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ProjectError(f"{variable} must be a positive whole number, got {value!r}")
     return int(value)
 
 
@@ -234,30 +244,57 @@ def read_switch(env: dict, name: str) -> bool:
     """The on/off value in environment variable `name`, or a clear error."""
     value = env[name].lower()
     if value not in SWITCH_ON + SWITCH_OFF:
-        raise ValueError(
+        raise ProjectError(
             f"{name} must be one of {', '.join(SWITCH_ON)} (on) or "
             f"{', '.join(SWITCH_OFF)} (off), got {env[name]!r}"
         )
     return value in SWITCH_ON
 
 
-def save_config(config: Config, path: str | Path) -> None:
-    """Write the config as JSON so a run folder records how it was made."""
-    text = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
-    write_text_atomically(path, text)
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Send whatever is written to file descriptor 2 to os.devnull meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read a config written by `save_config`, by this code or an earlier one."""
-    folder = Path(path).parent
-    advice = (
-        f"It holds a run's settings: restore it, or delete {folder} to start again."
+def start_tensorflow_quietly(level: str = "2") -> list:
+    """Import TensorFlow and look for GPUs with its native start-up log muted.
+
+    TensorFlow's C++ code writes notes straight to file descriptor 2 when it
+    loads and first looks for a GPU ("Could not find cuda drivers", oneDNN),
+    which a notebook shows in red; TF_CPP_MIN_LOG_LEVEL (set to `level` unless
+    set) does not reach them all. Python warnings still show. Returns the GPUs.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
+    with silenced_stderr():
+        import tensorflow as tf
+
+        return tf.config.list_physical_devices("GPU")
+
+
+def describe_recipe(config: dict) -> str:
+    """The training recipe of a saved config in words, e.g. 'Adam at 0.001, loss ce'."""
+    return (
+        f"{describe_optimizer(config)}, loss {config['loss']}, "
+        f"augmentation {config['augment']}"
     )
-    # Records older than the recipe fields were trained with the reference's.
-    fields = {**REFERENCE_RECIPE, **read_json(path, advice)}
-    # Earlier records hold the class count as a setting; the trimaps fix it.
-    if fields.pop("num_classes", len(CLASS_NAMES)) != len(CLASS_NAMES):
-        raise ValueError(
-            f"{path} holds a run with other classes than {CLASS_NAMES}. {advice}"
-        )
-    return Config(**fields)
+
+
+def describe_optimizer(config: dict) -> str:
+    """A saved config's optimizer and schedule in words, e.g. 'Adam at 0.001'."""
+    optimizer = "AdamW" if config["optimizer"] == "adamw" else "Adam"
+    words = f"{optimizer} at {config['learning_rate']}"
+    if config["optimizer"] == "adamw":
+        words += f" (weight decay {config['weight_decay']})"
+    if config["schedule"] == "cosine":
+        warmup = config["warmup_epochs"]
+        words += f", {warmup} warm-up epoch{'s' * (warmup != 1)} then cosine decay"
+    return words

@@ -1,30 +1,24 @@
-"""Find, pair and validate Oxford-IIIT Pet files; resize and cache them in one pass.
+"""The files of the Oxford-IIIT Pet release: pair them by stem, check them, split them.
 
-Run `python -m utils.data check DIR` to print the validation report of a folder.
+Every choice of the split is seeded, so the same seed gives the same split on
+any machine.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import io
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-if __name__ == "__main__":
-    # Run as a command: load TensorFlow with its start-up log muted before
-    # the imports below load it.
-    from utils.quiet import start_tensorflow_quietly
-
-    start_tensorflow_quietly()
-
+import numpy as np
 import tensorflow as tf
+from PIL import Image
 
-from utils.cli import report_errors
-from utils.splits import split_pairs
+from utils.config import ProjectError
 
-AUTOTUNE = tf.data.AUTOTUNE
-SCAN_SIZE = 16  # pixels a side while only validating
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = (
     "DIR/images/<stem>.jpg, DIR/annotations/trimaps/<stem>.png and, for the "
@@ -39,6 +33,12 @@ NO_TRIMAP = "image without trimap"
 NO_IMAGE = "trimap without image"
 DUPLICATE = "ignored: a file with the same stem was already paired"
 BAD_NAME = "file name is not valid UTF-8"
+NOT_LISTED = "valid pair in neither split list (official split)"
+LISTED_ABSENT = "listed in a split list, but no such image and trimap"
+TOO_LARGE = "image or trimap larger than 40,000,000 pixels (MAX_PIXELS)"
+# Decoding needs 3 bytes a pixel and more: refuse larger images from their
+# header alone (a 388 KB PNG can claim 20000 x 20000 pixels).
+MAX_PIXELS = 40_000_000
 # What a problem code of `read_pair` means (0: valid).
 PROBLEMS = (None, SIZE_MISMATCH, BAD_VALUES)
 
@@ -105,12 +105,44 @@ def read_pair(
     Graph-safe, for tf.data maps; a file that cannot be decoded raises.
     """
     image = decode_image(tf.io.read_file(image_path))
-    trimap = tf.io.decode_png(tf.io.read_file(trimap_path), channels=1)
+    trimap = tf.numpy_function(
+        trimap_values, [tf.io.read_file(trimap_path)], tf.uint8, stateful=False
+    )
+    trimap.set_shape((None, None, 1))
     same_size = tf.reduce_all(tf.shape(image)[:2] == tf.shape(trimap)[:2])
     # Integer values within [1, 3] are exactly {1, 2, 3}; min/max beat unique.
     in_range = (tf.reduce_min(trimap) >= 1) & (tf.reduce_max(trimap) <= 3)
     code = tf.where(same_size, tf.where(in_range, 0, 2), 1)
     return image, trimap, code
+
+
+def trimap_values(data: bytes) -> np.ndarray:
+    """A trimap PNG's stored values as (H, W, 1) uint8, whatever its encoding.
+
+    A palette PNG stores indices and a 16-bit PNG its values as they are;
+    TensorFlow's decoder would turn the one into palette colours and scale the
+    other, so PIL reads them (values above 255 become 255, still invalid).
+    """
+    # tf.numpy_function passes the file's bytes as a 0-d object array.
+    trimap = Image.open(io.BytesIO(np.asarray(data).item()))
+    if trimap.mode not in ("L", "P", "I", "I;16", "I;16B"):
+        trimap = trimap.convert("L")
+    return np.clip(np.asarray(trimap), 0, 255).astype(np.uint8)[..., None]
+
+
+def too_large(path) -> bool:
+    """True when the image header of `path` (or file object) claims more than
+    MAX_PIXELS pixels; nothing else of the file is read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return True
+    except (OSError, ValueError):
+        return False  # not readable by PIL: decoding reports it
+    return width * height > MAX_PIXELS
 
 
 def check_pair(pair: Pair) -> str | None:
@@ -121,7 +153,7 @@ def check_pair(pair: Pair) -> str | None:
         return BAD_IMAGE
     try:
         return PROBLEMS[int(read_pair(str(pair.image), str(pair.trimap))[2])]
-    except (tf.errors.OpError, ValueError):
+    except (tf.errors.OpError, ValueError, OSError):  # OSError: PIL's, eagerly
         return BAD_TRIMAP
 
 
@@ -133,7 +165,7 @@ def find_pairs(data_dir: str | Path) -> tuple[list[Pair], dict[str, list[str]]]:
     data_dir = Path(data_dir)
     image_dir, trimap_dir = data_dir / "images", data_dir / "annotations" / "trimaps"
     if not image_dir.is_dir() or not trimap_dir.is_dir():
-        raise FileNotFoundError(
+        raise ProjectError(
             f"{data_dir} is not an Oxford-IIIT Pet folder: expected {LAYOUT}. "
             "Point the data directory (S18_DATA_DIR) at the extracted release."
         )
@@ -144,17 +176,10 @@ def find_pairs(data_dir: str | Path) -> tuple[list[Pair], dict[str, list[str]]]:
     skipped[NO_TRIMAP] = sorted(set(images) - set(trimaps))
     skipped[NO_IMAGE] = sorted(set(trimaps) - set(images))
     pairs = [Pair(s, images[s], trimaps[s]) for s in sorted(images) if s in trimaps]
-    return pairs, skipped
-
-
-def pairs_dataset(pairs: list[Pair]) -> tf.data.Dataset:
-    """A dataset of (stem, image path, trimap path) strings, one per pair."""
-    columns = zip(*[(p.stem, str(p.image), str(p.trimap)) for p in pairs])
-    columns = list(columns) or [[], [], []]
-    # An explicit string dtype keeps an empty list of pairs valid.
-    return tf.data.Dataset.from_tensor_slices(
-        tuple(tf.constant(column, tf.string) for column in columns)
-    )
+    skipped[TOO_LARGE] = [
+        p.stem for p in pairs if too_large(p.image) or too_large(p.trimap)
+    ]
+    return [pair for pair in pairs if pair.stem not in skipped[TOO_LARGE]], skipped
 
 
 def build_report(
@@ -184,105 +209,110 @@ def build_report(
             for reason, names in sorted(skipped.items())
             if names
         )
-        raise ValueError(
+        raise ProjectError(
             f"No valid image/trimap pairs in {data_dir}; expected {LAYOUT}. "
             f"Skipped: {reasons or 'no image or trimap files found'}."
         )
     return ScanReport(Path(data_dir), pairs, {k: v for k, v in skipped.items() if v})
 
 
-def collect_codes(codes: tf.data.Dataset) -> dict[str, int]:
-    """Run a dataset of (stem, problem code) elements to a dict stem -> code."""
-    return {
-        stem.decode(): int(code)
-        for stems, batch_codes in codes.batch(256).as_numpy_iterator()
-        for stem, code in zip(stems, batch_codes)
+def parse_split_line(line: str) -> str:
+    """The stem of one split-list line: 'Abyssinian_1 1 1 1' -> 'Abyssinian_1'.
+
+    The release follows the stem with three numbers (class, species, breed);
+    a stem may itself hold spaces, so only those trailing numbers are cut.
+    """
+    words = line.split()
+    if len(words) > 3 and all(word.isdigit() for word in words[-3:]):
+        return line.strip().rsplit(maxsplit=3)[0]
+    return line.strip()
+
+
+def read_split_file(path: Path) -> list[str]:
+    """Stems listed in an annotations split file (one per line, '#' comments)."""
+    if not path.is_file():
+        raise ProjectError(
+            f"{path} is missing: the official split needs it. Use the release's "
+            "annotations folder, or the reference split (Config.split='random')."
+        )
+    lines = path.read_text(errors="backslashreplace").splitlines()
+    return [parse_split_line(line) for line in lines if line.strip() and line[0] != "#"]
+
+
+def split_pairs(
+    pairs: list[Pair],
+    data_dir: str | Path,
+    split: str = "official",
+    val_fraction: float = 0.2,
+    seed: int = 42,
+    max_images: int | None = None,
+    skipped: dict[str, list[str]] | None = None,
+) -> dict[str, list[Pair]]:
+    """Split pairs into train/val/test, deterministically from `seed`.
+
+    'official': test = annotations/test.txt, val = a seeded `val_fraction` of
+    trainval.txt, train = the rest. 'random': the reference's protocol, a seeded
+    split of all pairs into train and val (no test; evaluate on val).
+    `max_images` keeps a seeded subset of the usable pairs before splitting.
+    `skipped` (a scan report's) receives what the official split leaves out.
+    """
+    rng = np.random.default_rng(seed)
+    by_stem = {pair.stem: pair for pair in pairs}
+    if split == "official":
+        annotations = Path(data_dir) / "annotations"
+        trainval = read_split_file(annotations / "trainval.txt")
+        test = read_split_file(annotations / "test.txt")
+        listed = set(trainval) | set(test)
+        usable = sorted(s for s in listed if s in by_stem)
+        if skipped is not None:
+            report_split_drops(listed, by_stem, skipped)
+    elif split == "random":
+        usable, test = sorted(by_stem), []
+    else:
+        raise ProjectError(f"split must be 'official' or 'random', got {split!r}")
+    if max_images and max_images < len(usable):
+        usable = sorted(rng.choice(usable, max_images, replace=False))
+    test_set = set(test)
+    held_out = [s for s in usable if s in test_set]
+    rest = [s for s in usable if s not in test_set]
+    rest = [rest[i] for i in rng.permutation(len(rest))]
+    num_val = val_count(len(rest), val_fraction)
+    names = {"train": rest[num_val:], "val": rest[:num_val], "test": held_out}
+    return {key: [by_stem[s] for s in sorted(stems)] for key, stems in names.items()}
+
+
+def val_count(count: int, val_fraction: float) -> int:
+    """How many of `count` shuffled pairs validate: `val_fraction` of them, rounded."""
+    return int(round(count * val_fraction))
+
+
+def report_split_drops(
+    listed: set[str], by_stem: dict[str, Pair], skipped: dict[str, list[str]]
+) -> None:
+    """Add to `skipped` the valid pairs in no split list and the listed stems
+    with no files at all (listed stems with broken files are reported already)."""
+    # Skipped files are named "images/<stem>.jpg" or by stem.
+    known = {
+        Path(name).stem if "/" in name else name
+        for names in skipped.values()
+        for name in names
     }
+    absent = sorted(s for s in listed - set(by_stem) if s not in known)
+    unlisted = sorted(set(by_stem) - listed)
+    for reason, stems in ((LISTED_ABSENT, absent), (NOT_LISTED, unlisted)):
+        if stems:
+            skipped[reason] = sorted(set(skipped.get(reason, [])) | set(stems))
 
 
-def resize_image(image: tf.Tensor, img_size: int) -> tf.Tensor:
-    """(H, W, 3) uint8 -> (img_size, img_size, 3) uint8, antialiased bilinear."""
-    resized = tf.image.resize(image, (img_size, img_size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+def subset_train(pairs: list[Pair], count: int | None, seed: int) -> list[Pair]:
+    """A seeded subset of `count` training pairs; smaller counts nest in larger."""
+    if count is None or count >= len(pairs):
+        return pairs
+    keep = np.random.default_rng(seed).permutation(len(pairs))[:count]
+    return [pairs[i] for i in sorted(keep)]
 
 
-def resize_mask(trimap: tf.Tensor, img_size: int) -> tf.Tensor:
-    """(H, W, 1) trimap 1..3 -> (img_size, img_size, 1) uint8 class 0..2."""
-    # Nearest neighbour keeps labels exact; trimap 1 pet, 2 background,
-    # 3 border becomes class 0, 1, 2 so it can index CLASS_NAMES and logits.
-    resized = tf.image.resize(trimap, (img_size, img_size), method="nearest")
-    return tf.cast(resized, tf.uint8) - 1
-
-
-def load_example(
-    image_path: tf.Tensor, trimap_path: tf.Tensor, img_size: int
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Read one pair: image uint8 (S, S, 3), mask uint8 (S, S, 1), problem code.
-
-    The code is `read_pair`'s (0 when valid); the mask of an invalid pair is
-    meaningless.
-    """
-    image, trimap, code = read_pair(image_path, trimap_path)
-    image = resize_image(image, img_size)
-    image.set_shape((img_size, img_size, 3))
-    return image, resize_mask(trimap, img_size), code
-
-
-def read_examples(
-    pairs: list[Pair], img_size: int, cache: str | None = ""
-) -> tf.data.Dataset:
-    """Decode, check and resize `pairs` in parallel, cached in memory or a file.
-
-    Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
-    pairs with a file that cannot be decoded are dropped. `cache` None keeps
-    nothing (a pass that only validates).
-    """
-
-    def load(stem, image_path, trimap_path):
-        image, mask, code = load_example(image_path, trimap_path, img_size)
-        return stem, code, image, mask
-
-    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
-    ds = ds.ignore_errors()
-    return ds if cache is None else ds.cache(cache)
-
-
-def prepare_examples(
-    data_dir: str | Path, img_size: int, cache: str | None = ""
-) -> tuple[ScanReport, tf.data.Dataset]:
-    """Validate and cache a data folder in one pass: its report and examples.
-
-    Every pair is decoded once: the pass that checks it also fills the cache
-    of `read_examples` (see there; None caches nothing) that the datasets of
-    `make_dataset` then read.
-    """
-    candidates, skipped = find_pairs(data_dir)
-    examples = read_examples(candidates, img_size, cache)
-    found = collect_codes(examples.map(lambda stem, code, image, mask: (stem, code)))
-    return build_report(data_dir, candidates, skipped, found), examples
-
-
-def scan_pets(data_dir: str | Path) -> ScanReport:
-    """Pair images and trimaps by stem and decode each pair to validate it."""
-    # The report does not depend on the size, and nothing is kept.
-    return prepare_examples(data_dir, SCAN_SIZE, cache=None)[0]
-
-
-@report_errors
-def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m utils.data check DIR` prints the scan report."""
-    parser = argparse.ArgumentParser(prog="python -m utils.data")
-    parser.add_argument("command", choices=["check"])
-    parser.add_argument("data_dir")
-    args = parser.parse_args(argv)
-    report = scan_pets(args.data_dir)
-    annotations = report.data_dir / "annotations"
-    if (annotations / "trainval.txt").is_file() and (
-        annotations / "test.txt"
-    ).is_file():
-        split_pairs(report.pairs, report.data_dir, skipped=report.skipped)
-    print(report.summary())
-
-
-if __name__ == "__main__":
-    main()
+def stats_pairs(pairs: list[Pair], count: int, seed: int) -> list[Pair]:
+    """Up to `count` training pairs in a fixed, seeded order (BatchNorm statistics)."""
+    order = np.random.default_rng(seed).permutation(len(pairs))[:count]
+    return [pairs[i] for i in order]

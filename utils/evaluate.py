@@ -1,26 +1,247 @@
-"""Evaluate a model on a split: confusion matrix, scores, JSON and Markdown files."""
+"""Score a segmentation: metrics, one prediction pass over a split, saved scores.
+
+Keras's IoU metrics plus the Dice score Keras lacks, logged while training;
+the confusion matrix, IoU and Dice of a whole split, computed from kept
+predictions. `python -m utils.evaluate RUN_DIR` re-scores a saved run.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 if __name__ == "__main__":
     # Run as a command: load TensorFlow with its start-up log muted before
     # the imports below load it.
-    from utils.quiet import start_tensorflow_quietly
+    from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
 
 import keras
 import numpy as np
+import pandas as pd
 
-from utils.cli import report_errors
-from utils.config import CLASS_NAMES
-from utils.metrics import scores_from_confusion
-from utils.predict import Predictions, predict_batches
-from utils.runs import RunFolder
-from utils.tables import markdown_table
+import utils.losses  # noqa: F401 (so saved models find the project's losses)
+from utils.config import CLASS_NAMES, ProjectError, report_errors
+from utils.runs import (
+    RunFolder,
+    check_keras_file,
+    damaged_file_error,
+    load_config,
+    write_text_atomically,
+)
+
+RULES = {"l": "---", "r": "---:"}  # Markdown's default (left) and right alignment
+
+
+@keras.saving.register_keras_serializable(package="s18")
+class DiceScore(keras.metrics.IoU):
+    """Dice (F1) of the target classes, 2 TP / (2 TP + FP + FN), from logits.
+
+    It reuses the confusion matrix that keras.metrics.IoU accumulates; classes
+    absent from both truth and prediction are left out of the mean, as in IoU.
+    """
+
+    def result(self):
+        cm = keras.ops.cast(self.total_cm, "float32")
+        true_positives = keras.ops.diag(cm)
+        denominator = keras.ops.sum(cm, axis=0) + keras.ops.sum(cm, axis=1)
+        ids = keras.ops.convert_to_tensor(self.target_class_ids, dtype="int32")
+        true_positives = keras.ops.take(true_positives, ids)
+        denominator = keras.ops.take(denominator, ids)
+        valid = keras.ops.cast(denominator > 0, "float32")
+        dice = 2 * true_positives / keras.ops.maximum(denominator, 1.0)
+        return keras.ops.sum(dice * valid) / keras.ops.maximum(
+            keras.ops.sum(valid), 1.0
+        )
+
+
+def make_metrics(class_names: tuple[str, ...] = CLASS_NAMES) -> list:
+    """Pixel accuracy, mean IoU, and per-class IoU and Dice, all on logits."""
+    num_classes = len(class_names)
+    common = dict(num_classes=num_classes, sparse_y_pred=False)
+    metrics = [
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        keras.metrics.MeanIoU(name="mean_iou", **common),
+    ]
+    for class_id, name in enumerate(class_names):
+        ids = [class_id]
+        metrics.append(
+            keras.metrics.IoU(target_class_ids=ids, name=f"iou_{name}", **common)
+        )
+        metrics.append(DiceScore(target_class_ids=ids, name=f"dice_{name}", **common))
+    return metrics
+
+
+def confusion_matrix(
+    mask: np.ndarray, pred_mask: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """(C, C) int64 pixel counts; rows are true classes, columns predictions."""
+    index = mask.astype(np.int64).ravel() * num_classes + pred_mask.ravel()
+    counts = np.bincount(index, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def scores_from_confusion(
+    cm: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES
+) -> dict:
+    """Pixel accuracy, per-class IoU and Dice, their means, majority baseline.
+
+    A class absent from both truth and prediction has no IoU/Dice (NaN) and
+    is left out of the means, as keras.metrics.MeanIoU does.
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    tp, truth, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = tp / (truth + predicted - tp)
+        dice = 2 * tp / (truth + predicted)
+    majority = int(np.argmax(truth))
+    # Always predicting the majority class: IoU truth/total for it, 0 for the
+    # other classes present, none for absent ones (as in mean_iou).
+    majority_iou = np.where(truth > 0, 0.0, np.nan)
+    majority_iou[majority] = truth[majority] / cm.sum()
+    return {
+        "pixel_accuracy": float(tp.sum() / cm.sum()),
+        "mean_iou": float(np.nanmean(iou)),
+        "mean_dice": float(np.nanmean(dice)),
+        "iou": dict(zip(class_names, iou.tolist())),
+        "dice": dict(zip(class_names, dice.tolist())),
+        "majority_class": class_names[majority],
+        "majority_accuracy": float(truth[majority] / cm.sum()),
+        "majority_mean_iou": float(np.nanmean(majority_iou)),
+        "pixels": int(cm.sum()),
+    }
+
+
+def image_scores(mask: np.ndarray, pred_mask: np.ndarray, num_classes: int) -> dict:
+    """Pixel accuracy and mean IoU of one (H, W) mask against its prediction."""
+    scores = scores_from_confusion(
+        confusion_matrix(mask, pred_mask, num_classes),
+        tuple(map(str, range(num_classes))),
+    )
+    return {"accuracy": scores["pixel_accuracy"], "mean_iou": scores["mean_iou"]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    """A split's images, true masks and predicted masks, in the dataset's order.
+
+    images (N, S, S, 3) uint8 0..255, the pixels the pipeline divides by 255;
+    masks, pred_masks (N, S, S) uint8 class ids.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    pred_masks: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of images."""
+        return len(self.images)
+
+    def head(self, count: int) -> Predictions:
+        """The first `count` images with their masks."""
+        return self.take(range(min(count, len(self))))
+
+    def take(self, indices) -> Predictions:
+        """The images at `indices`, in that order, with their masks."""
+        indices = list(indices)
+        return Predictions(
+            self.images[indices], self.masks[indices], self.pred_masks[indices]
+        )
+
+    def confusion(self, num_classes: int) -> np.ndarray:
+        """(C, C) int64 pixel counts; rows are true classes, columns predictions."""
+        return confusion_matrix(self.masks, self.pred_masks, num_classes)
+
+    @classmethod
+    def concatenate(cls, parts: list[Predictions]) -> Predictions:
+        """One Predictions holding `parts` one after the other."""
+        return cls(
+            *(
+                np.concatenate([getattr(part, field.name) for part in parts])
+                for field in dataclasses.fields(cls)
+            )
+        )
+
+
+def predict_batch(model: keras.Model, images) -> np.ndarray:
+    """(B, S, S, 3) float32 images in [0, 1] -> (B, S, S) uint8 predicted class ids."""
+    # A direct call, not predict_on_batch: no retracing for the last,
+    # smaller batch or for each new model compared.
+    logits = model(images, training=False)
+    return np.argmax(logits, axis=-1).astype(np.uint8)
+
+
+def predict_image(model: keras.Model, image: np.ndarray) -> np.ndarray:
+    """(S, S, 3) float32 image in [0, 1] -> (S, S) uint8 predicted class ids."""
+    return predict_batch(model, image[None])[0]
+
+
+def predict_batches(model: keras.Model, ds) -> Iterator[Predictions]:
+    """Run `model` once on each batch of `ds`; yield each batch's Predictions.
+
+    `ds` yields (image (B, S, S, 3) float32 [0, 1], mask (B, S, S, 1)) batches.
+    """
+    for image, mask in ds:
+        # The pipeline divides uint8 pixels by 255, so rounding restores them
+        # exactly, in a quarter of the memory.
+        pixels = np.rint(np.asarray(image) * 255).astype(np.uint8)
+        masks = np.asarray(mask)[..., 0].astype(np.uint8)
+        yield Predictions(pixels, masks, predict_batch(model, image))
+
+
+def predict_split(model: keras.Model, ds) -> Predictions:
+    """Every image of the batched dataset `ds` with its true and predicted mask."""
+    return Predictions.concatenate(list(predict_batches(model, ds)))
+
+
+def pick_examples(predictions: Predictions, stems: list[str]) -> list[int]:
+    """The indices of the lowest, median and highest mean IoU, cats then dogs.
+
+    `stems` names each image of `predictions`; the release names cat breeds
+    with a capital letter (Abyssinian_1) and dog breeds without (beagle_1).
+    """
+    scores = np.array(
+        [
+            image_scores(mask, pred_mask, len(CLASS_NAMES))["mean_iou"]
+            for mask, pred_mask in zip(predictions.masks, predictions.pred_masks)
+        ]
+    )
+    chosen: list[int] = []
+    for is_cat in (True, False):
+        group = [i for i, stem in enumerate(stems) if stem[:1].isupper() == is_cat]
+        ranked = sorted(group, key=lambda i: (scores[i], stems[i]))
+        for index in ranked[:1] + ranked[len(ranked) // 2 :][:1] + ranked[-1:]:
+            if index not in chosen:
+                chosen.append(index)
+    return chosen
+
+
+def breed(stem: str) -> str:
+    """The breed in a release file's stem: 'great_pyrenees_12' -> 'great_pyrenees'."""
+    return stem.rsplit("_", 1)[0]
+
+
+def pick_upload_example(pairs: list, names: list[str]) -> Path:
+    """The image of the first pair whose breed none of `names` shows (else not one
+    of `names`): a photo the figures do not already show."""
+    shown = {breed(name) for name in names}
+    fresh = [pair for pair in pairs if pair.stem not in names]
+    other = [pair for pair in fresh if breed(pair.stem) not in shown]
+    return (other or fresh or pairs)[0].image
+
+
+def history_table(history: pd.DataFrame) -> pd.DataFrame:
+    """The training log's main columns, one row per epoch counted from 1."""
+    columns = ["loss", "accuracy", "mean_iou", "val_loss", "val_accuracy"]
+    columns += ["val_mean_iou", "seconds"]
+    table = history[[column for column in columns if column in history]].copy()
+    epochs = np.arange(len(history)) if "epoch" not in history else history["epoch"]
+    table.index = pd.Index(np.asarray(epochs) + 1, name="epoch")
+    return table.round({"seconds": 1} | {c: 4 for c in columns[:-1]})
 
 
 def confusion_scores(cm: np.ndarray, class_names: tuple[str, ...]) -> dict:
@@ -83,11 +304,39 @@ def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = RunFolder(run_dir).evaluation(split)
-    path.write_text(json.dumps(dict(scores, split=split), indent=2) + "\n")
+    write_text_atomically(path, json.dumps(dict(scores, split=split), indent=2) + "\n")
     text = f"# Evaluation on the {split} split\n\n{format_scores(scores)}\n\n"
     text += f"Confusion matrix (pixels):\n\n{format_confusion(scores)}\n"
-    path.with_suffix(".md").write_text(text)
+    write_text_atomically(path.with_suffix(".md"), text)
     return path
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Reload a saved .keras model with Keras's safe mode on (no Python lambdas)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectError(f"{path} is missing: train that run first.")
+    advice = "Delete it and train that run again."
+    check_keras_file(path, advice)
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (OSError, ValueError, KeyError) as error:
+        raise damaged_file_error(path, error, advice) from None
+
+
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence], align: str = ""
+) -> str:
+    """Header, rule and rows as a Markdown table; `align`: 'l' or 'r' per column."""
+    align = align or "l" * len(header)
+    if len(align) != len(header):
+        raise ValueError(f"align {align!r} must give one of l, r per column")
+    lines = [header, [RULES[side] for side in align], *rows]
+    texts = [[str(cell) for cell in line] for line in lines]
+    # An empty cell is written '| |'.
+    return "\n".join(
+        "|" + "".join(f" {text} |" if text else " |" for text in line) for line in texts
+    )
 
 
 @report_errors
@@ -97,14 +346,10 @@ def main(argv: list[str] | None = None) -> None:
     `python -m utils.evaluate RUN_DIR` prints Keras's loss and metrics and the
     scores table for the split the run was evaluated on, rebuilt from its config.
     """
-    import argparse
-
-    from utils.config import load_config
     from utils.pipeline import make_datasets
-    from utils.runs import load_model
 
     parser = argparse.ArgumentParser(prog="python -m utils.evaluate")
-    parser.add_argument("run_dir")
+    parser.add_argument("run_dir", help="a run folder written by training")
     run = RunFolder(parser.parse_args(argv).run_dir)
     data = make_datasets(load_config(run.config))
     split = data.eval_split

@@ -1,11 +1,13 @@
-"""The U-Net: the reference architecture and the assignment's variants."""
+"""The U-Net: the reference architecture, the assignment's variants, its diagram."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers
+from matplotlib.figure import Figure
 
-from utils.config import OPTION_CHOICES
+from utils.config import OPTION_CHOICES, ProjectError
+from utils.plots import new_figure
 
 ENCODER_FILTERS = (32, 64, 128, 256, 512)
 DOWNSAMPLE_OPTIONS = OPTION_CHOICES["downsample"]
@@ -67,7 +69,7 @@ def build_unet(
     even under a mixed-precision policy, so losses stay stable).
     """
     if downsample not in DOWNSAMPLE_OPTIONS or upsample not in UPSAMPLE_OPTIONS:
-        raise ValueError(
+        raise ProjectError(
             f"downsample must be one of {DOWNSAMPLE_OPTIONS} and upsample one of "
             f"{UPSAMPLE_OPTIONS}; got {downsample!r}, {upsample!r}"
         )
@@ -88,3 +90,156 @@ def build_unet(
     )(x)
     outputs = layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _size(tensor) -> int:
+    """Spatial size of a (B, S, S, C) tensor, or of the first of a list."""
+    return int((tensor[0] if isinstance(tensor, list) else tensor).shape[1])
+
+
+def _layer_label(layer) -> str:
+    """A short name for one layer in the architecture schematic."""
+    if isinstance(layer, layers.Conv2D):
+        (k, _), stride = layer.kernel_size, layer.strides[0]
+        return f"conv {k}×{k}" + (f" stride {stride}" if stride > 1 else "")
+    if isinstance(layer, layers.Conv2DTranspose):
+        return f"transposed conv {layer.kernel_size[0]}×{layer.kernel_size[1]}"
+    if isinstance(layer, layers.Dropout):
+        return f"dropout {layer.rate:g}"
+    if isinstance(layer, layers.UpSampling2D):
+        return f"{layer.interpolation} upsampling"
+    names = {layers.BatchNormalization: "BN", layers.MaxPooling2D: "max-pool 2×2"}
+    return names.get(type(layer), type(layer).__name__.lower())
+
+
+def _describe(block: list) -> str:
+    """Layer labels in order, repeats merged: '2× conv 3×3 → BN'."""
+    runs: list[list] = []
+    for label in map(_layer_label, block):
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    return " → ".join(f"{n}× {label}" if n > 1 else label for label, n in runs)
+
+
+def unet_blocks(model: keras.Model) -> dict[str, list[list]]:
+    """Group a U-Net's layers by spatial size into encoder, decoder and head.
+
+    Encoder blocks end with their downsampling layer (the last encoder block
+    is the bottleneck); decoder blocks start with their upsampling layer; the
+    head is what follows the last decoder block's usual layers.
+    """
+    encoder: list[list] = []
+    decoder: list[list] = []
+    for layer in model.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        grows = _size(layer.output) > _size(layer.input)
+        if grows:
+            decoder.append([])
+        if decoder:
+            decoder[-1].append(layer)
+        elif not encoder or _size(encoder[-1][0].input) != _size(layer.input):
+            encoder.append([layer])
+        else:
+            encoder[-1].append(layer)
+    usual = len(decoder[0])
+    head = decoder[-1][usual:] or decoder[-1][-1:]
+    decoder[-1] = decoder[-1][: len(decoder[-1]) - len(head)]
+    return {"encoder": encoder, "decoder": decoder, "head": head}
+
+
+def _block_text(block: list, transition) -> str:
+    """'N filters · S×S' over the block's layers, the resizing layer left out."""
+    convs = [layer for layer in block if isinstance(layer, layers.Conv2D)]
+    filters = [layer.filters for layer in convs if layer.strides == (1, 1)]
+    body = [layer for layer in block if layer is not transition]
+    size = _size(body[0].output)
+    return f"{filters[-1]} filters · {size}×{size}\n{_describe(body)}"
+
+
+def _box(ax, x: float, y: float, text: str, color: str):
+    """A rounded text box centred at (x, y); returns the Text artist."""
+    style = dict(boxstyle="round,pad=0.5", fc=color, ec="0.4")
+    return ax.text(x, y, text, ha="center", va="center", fontsize=8.5, bbox=style)
+
+
+def _arrow(ax, start, end, **style) -> None:
+    """Arrow between the centres of two text boxes, cut at their borders."""
+    props = dict(arrowstyle="-|>", color="0.3", lw=1.2, shrinkA=0, shrinkB=0)
+    props.update(patchA=start.get_bbox_patch(), patchB=end.get_bbox_patch())
+    ax.annotate(
+        "",
+        (0.5, 0.5),
+        xycoords=end,
+        xytext=(0.5, 0.5),
+        textcoords=start,
+        arrowprops=dict(props, **style),
+    )
+
+
+def _note(ax, x: float, y: float, text: str, ha: str = "center") -> None:
+    """A small italic label beside an arrow."""
+    ax.text(x, y, text, ha=ha, va="center", fontsize=7.5, style="italic", color="0.25")
+
+
+def _draw_encoder(ax, blocks: list[list], source) -> dict:
+    """Encoder boxes down the left, the bottleneck at the bottom; {size: box}."""
+    depth, boxes, label = len(blocks) - 1, {}, ""
+    for i, block in enumerate(blocks):
+        shrinks = _size(block[-1].output) < _size(block[-1].input)
+        text = _block_text(block, block[-1] if shrinks else None)
+        if i < depth:
+            target = _box(ax, 1.5, -i, text, "#cfe0f3")
+            _note(ax, 1.35, 0.5 - i, label, "right")
+        else:
+            target = _box(ax, 4.5, -i, f"bottleneck · {text}", "#ddd0ee")
+            _note(ax, 2.75, 0.35 - i, label, "right")
+        _arrow(ax, source, target)
+        boxes[_size(block[0].input)], source = target, target
+        label = _layer_label(block[-1]) if shrinks else ""
+    return boxes
+
+
+def _draw_decoder(ax, blocks: list[list], skips: dict):
+    """Decoder boxes up the right, level with their skips; returns the top box."""
+    source = skips[min(skips)]
+    for block in blocks:
+        size = _size(block[0].output)
+        y = -list(skips).index(size)
+        target = _box(ax, 7.5, y, _block_text(block, block[0]), "#f7dcc4")
+        # From the bottleneck the arrow is diagonal: label it lower left.
+        x, dy = (6.25, 0.65) if source is skips[min(skips)] else (7.65, 0.5)
+        _note(ax, x, y - dy, _layer_label(block[0]), "left")
+        _arrow(ax, source, target)
+        if any(isinstance(layer, layers.Concatenate) for layer in block):
+            _arrow(ax, skips[size], target, ls="--")
+            _note(ax, 4.5, y + 0.15, "skip connection: concatenate")
+        source = target
+    return source
+
+
+def plot_architecture(model: keras.Model) -> Figure:
+    """Schematic of a U-Net drawn from its own layers: filters and size per block.
+
+    Encoder down the left, bottleneck at the bottom, decoder up the right and
+    skip connections across; any depth, downsampling or upsampling works.
+    """
+    blocks = unet_blocks(model)
+    depth = len(blocks["encoder"]) - 1
+    fig = new_figure(figsize=(10, 1.1 * depth + 2.4))
+    ax = fig.subplots()
+    ax.set(xlim=(-0.6, 9.6), ylim=(-depth - 0.5, 1.5))
+    ax.set_axis_off()
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters")
+    _, size, _, channels = model.input.shape
+    source = _box(ax, 1.5, 1, f"input image {size}×{size}×{channels}", "white")
+    top = _draw_decoder(
+        ax, blocks["decoder"], _draw_encoder(ax, blocks["encoder"], source)
+    )
+    logits = blocks["head"][-1].output.shape
+    text = f"output {logits[1]}×{logits[2]}×{logits[3]} logits\n"
+    target = _box(ax, 7.5, 1, text + _describe(blocks["head"]), "white")
+    _arrow(ax, top, target)
+    return fig

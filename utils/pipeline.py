@@ -1,4 +1,7 @@
-"""The model's batches: from the cached uint8 examples, shuffled, augmented, batched."""
+"""From pairs to batches: decode, check and cache once, then shuffle, augment, batch.
+
+`python -m tools.check_data DIR` prints the validation report of a folder.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,109 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from utils.config import Config
+from utils.config import Config, ProjectError
 from utils.data import (
-    AUTOTUNE,
     Pair,
     ScanReport,
+    build_report,
     decode_image,
-    prepare_examples,
-    read_examples,
-    resize_image,
+    find_pairs,
+    read_pair,
+    split_pairs,
+    stats_pairs,
+    subset_train,
 )
-from utils.splits import split_pairs, stats_pairs, subset_train
-from utils.synthetic import make_synthetic_pets
+from utils.sources import locate_data
+
+AUTOTUNE = tf.data.AUTOTUNE
+SCAN_SIZE = 16  # pixels a side while only validating
+
+
+def pairs_dataset(pairs: list[Pair]) -> tf.data.Dataset:
+    """A dataset of (stem, image path, trimap path) strings, one per pair."""
+    columns = zip(*[(p.stem, str(p.image), str(p.trimap)) for p in pairs])
+    columns = list(columns) or [[], [], []]
+    # An explicit string dtype keeps an empty list of pairs valid.
+    return tf.data.Dataset.from_tensor_slices(
+        tuple(tf.constant(column, tf.string) for column in columns)
+    )
+
+
+def collect_codes(codes: tf.data.Dataset) -> dict[str, int]:
+    """Run a dataset of (stem, problem code) elements to a dict stem -> code."""
+    return {
+        stem.decode(): int(code)
+        for stems, batch_codes in codes.batch(256).as_numpy_iterator()
+        for stem, code in zip(stems, batch_codes)
+    }
+
+
+def resize_image(image: tf.Tensor, img_size: int) -> tf.Tensor:
+    """(H, W, 3) uint8 -> (img_size, img_size, 3) uint8, antialiased bilinear."""
+    resized = tf.image.resize(image, (img_size, img_size), antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def resize_mask(trimap: tf.Tensor, img_size: int) -> tf.Tensor:
+    """(H, W, 1) trimap 1..3 -> (img_size, img_size, 1) uint8 class 0..2."""
+    # Nearest neighbour keeps labels exact; trimap 1 pet, 2 background,
+    # 3 border becomes class 0, 1, 2 so it can index CLASS_NAMES and logits.
+    resized = tf.image.resize(trimap, (img_size, img_size), method="nearest")
+    return tf.cast(resized, tf.uint8) - 1
+
+
+def load_example(
+    image_path: tf.Tensor, trimap_path: tf.Tensor, img_size: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Read one pair: image uint8 (S, S, 3), mask uint8 (S, S, 1), problem code.
+
+    The code is `read_pair`'s (0 when valid); the mask of an invalid pair is
+    meaningless.
+    """
+    image, trimap, code = read_pair(image_path, trimap_path)
+    image = resize_image(image, img_size)
+    image.set_shape((img_size, img_size, 3))
+    return image, resize_mask(trimap, img_size), code
+
+
+def read_examples(
+    pairs: list[Pair], img_size: int, cache: str | None = ""
+) -> tf.data.Dataset:
+    """Decode, check and resize `pairs` in parallel, cached in memory or a file.
+
+    Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
+    pairs with a file that cannot be decoded are dropped. `cache` None keeps
+    nothing (a pass that only validates).
+    """
+
+    def load(stem, image_path, trimap_path):
+        image, mask, code = load_example(image_path, trimap_path, img_size)
+        return stem, code, image, mask
+
+    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
+    ds = ds.ignore_errors()
+    return ds if cache is None else ds.cache(cache)
+
+
+def prepare_examples(
+    data_dir: str | Path, img_size: int, cache: str | None = ""
+) -> tuple[ScanReport, tf.data.Dataset]:
+    """Validate and cache a data folder in one pass: its report and examples.
+
+    Every pair is decoded once: the pass that checks it also fills the cache
+    of `read_examples` (see there; None caches nothing) that the datasets of
+    `make_dataset` then read.
+    """
+    candidates, skipped = find_pairs(data_dir)
+    examples = read_examples(candidates, img_size, cache)
+    found = collect_codes(examples.map(lambda stem, code, image, mask: (stem, code)))
+    return build_report(data_dir, candidates, skipped, found), examples
+
+
+def scan_pets(data_dir: str | Path) -> ScanReport:
+    """Pair images and trimaps by stem and decode each pair to validate it."""
+    # The report does not depend on the size, and nothing is kept.
+    return prepare_examples(data_dir, SCAN_SIZE, cache=None)[0]
 
 
 def to_model_inputs(image: tf.Tensor, mask: tf.Tensor):
@@ -143,19 +237,6 @@ def load_image_bytes(data: bytes, img_size: int) -> np.ndarray:
     return image.numpy().astype(np.float32) / 255.0
 
 
-def locate_data(config: Config) -> Path:
-    """The data folder a config asks for: synthetic, local, or downloaded."""
-    if config.fast:
-        count = config.max_images or 256
-        root = Path(config.cache_dir) / f"synthetic_pets_{count}"
-        return make_synthetic_pets(root, count, seed=config.split_seed)
-    if config.data_dir:
-        return Path(config.data_dir)
-    from utils.download import download_pets
-
-    return download_pets(config.cache_dir, extract_dir=config.extract_dir)
-
-
 @dataclasses.dataclass(frozen=True)
 class PetData:
     """The data of one config: what was found, how it was split, its datasets.
@@ -186,7 +267,9 @@ class PetData:
     def dataset(self, split: str) -> tf.data.Dataset:
         """The dataset of a split by name: "train", "val" or "test"."""
         if split not in self.splits:
-            raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
+            raise ProjectError(
+                f"split must be one of {list(self.splits)}, got {split!r}"
+            )
         return getattr(self, split)
 
     def sizes(self) -> dict[str, int]:
@@ -210,10 +293,17 @@ def make_datasets(config: Config) -> PetData:
     splits["train"] = subset_train(
         splits["train"], config.train_images, config.split_seed
     )
+    if config.split == "official" and not splits["test"] and not config.max_images:
+        raise ProjectError(
+            f"No pair listed in {report.data_dir}/annotations/test.txt is valid "
+            "(the report above says why), so there is nothing to test on. Fix "
+            "those files, or use the random split (S18_SPLIT=random), which "
+            "evaluates on validation."
+        )
     for name in ("train", "val"):
         if not splits[name]:
             counts = {key: len(pairs) for key, pairs in splits.items()}
-            raise ValueError(
+            raise ProjectError(
                 f"The {name} split of {report.data_dir} is empty ({counts}): use "
                 "more images (max_images), another val_fraction or split."
             )
@@ -231,5 +321,6 @@ def make_datasets(config: Config) -> PetData:
         )
         for name, pairs in splits.items()
     }
-    train_stats = make_dataset(stats, **common)
+    # Kept as model inputs: each epoch's re-estimation reads the same batches.
+    train_stats = make_dataset(stats, **common).cache()
     return PetData(report, splits, examples, train_stats=train_stats, **datasets)

@@ -6,6 +6,7 @@ a notebook shows it once when a cell returns it, and none pile up in memory.
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,9 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from utils.config import CLASS_COLORS, CLASS_NAMES
-from utils.metrics import image_scores
-from utils.predict import Predictions
+from utils.config import CLASS_COLORS, CLASS_NAMES, ProjectError
+from utils.evaluate import Predictions, image_scores
 
 ERROR_COLOR = (0.9, 0.05, 0.05)
 # Luma weights of ITU-R BT.601, the usual RGB-to-grey conversion.
@@ -117,7 +117,7 @@ def plot_history(history: pd.DataFrame) -> Figure:
     also gives the last epoch's score, which is the final model's.
     """
     if history.empty:
-        raise ValueError("the history is empty: train at least one epoch first")
+        raise ProjectError("the history is empty: train at least one epoch first")
     epochs = np.arange(1, len(history) + 1)
     if "epoch" in history:
         epochs = history["epoch"].to_numpy() + 1
@@ -147,38 +147,59 @@ def plot_history(history: pd.DataFrame) -> Figure:
 
 
 def plot_predictions(
-    predictions: Predictions,
-    class_names: tuple[str, ...] = CLASS_NAMES,
-    alpha: float = 0.5,
+    predictions: Predictions, names: list[str] | None = None, alpha: float = 0.5
 ) -> Figure:
     """A row of image | true trimap | predicted trimap | overlay per image, with IoU.
 
-    Every image of `predictions` is drawn: pass `predictions.head(count)`.
+    Every image of `predictions` is drawn (pass `predictions.take(indices)`),
+    titled with its name from `names` when given.
     """
     fig = new_figure(figsize=(10, 2.7 * len(predictions) + 0.4))
     axes = fig.subplots(len(predictions), 4, squeeze=False)
     arrays = (predictions.images, predictions.masks, predictions.pred_masks)
     for i, (row, image, mask, pred_mask) in enumerate(zip(axes, *arrays)):
-        stats = image_scores(mask, pred_mask, len(class_names))
-        show_panel(row[0], image, f"image {i}: IoU {stats['mean_iou']:.2f}")
+        stats = image_scores(mask, pred_mask, len(CLASS_NAMES))
+        name = names[i] if names else f"image {i}"
+        show_panel(row[0], image, f"{name}: IoU {stats['mean_iou']:.2f}")
         show_panel(row[1], colorize_mask(mask), "true trimap")
         show_panel(row[2], colorize_mask(pred_mask), "predicted trimap")
         show_panel(row[3], overlay_mask(image, pred_mask, alpha), "prediction overlay")
-    add_legend(fig, class_legend_handles(class_names))
+    add_legend(fig, class_legend_handles())
     return fig
 
 
-def plot_error_map(predictions: Predictions) -> Figure:
-    """Each image of `predictions` with its wrong pixels in red and its error rate."""
-    fig = new_figure(figsize=(2.6 * len(predictions), 3.3))
-    axes = fig.subplots(1, len(predictions), squeeze=False)[0]
+def plot_error_map(
+    predictions: Predictions,
+    names: list[str] | None = None,
+    mode: str = "error",
+    columns: int = 3,
+) -> Figure:
+    """A grid of the images of `predictions`, `columns` wide, one panel each.
+
+    mode "error": the wrong pixels in red over a grey photo, with the error
+    rate; "prediction": the predicted classes over the photo, with the IoU.
+    """
+    if mode not in RENDER_MODES:
+        raise ProjectError(f"mode must be one of {RENDER_MODES}, got {mode!r}")
+    columns = min(columns, len(predictions))
+    rows = -(-len(predictions) // columns)
+    fig = new_figure(figsize=(2.6 * columns, 2.8 * rows + 0.4))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
     arrays = (predictions.images, predictions.masks, predictions.pred_masks)
     for i, (ax, image, mask, pred_mask) in enumerate(zip(axes, *arrays)):
-        rate = np.mean(mask != pred_mask)
-        show_panel(
-            ax, error_overlay(image, mask, pred_mask), f"image {i}: {rate:.1%} wrong"
-        )
-    add_legend(fig, [Patch(color=ERROR_COLOR, label="wrong pixel")])
+        name = names[i] if names else f"image {i}"
+        if mode == "error":
+            picture = error_overlay(image, mask, pred_mask)
+            title = f"{name}: {np.mean(mask != pred_mask):.1%} wrong"
+        else:
+            picture = overlay_mask(image, pred_mask)
+            iou = image_scores(mask, pred_mask, len(CLASS_NAMES))["mean_iou"]
+            title = f"{name}: IoU {iou:.2f}"
+        show_panel(ax, picture, title)
+    for ax in axes[len(predictions) :]:
+        ax.set_axis_off()
+    handles = [Patch(color=ERROR_COLOR, label="wrong pixel")]
+    add_legend(fig, handles if mode == "error" else class_legend_handles())
     return fig
 
 
@@ -248,9 +269,9 @@ def render_example(
     predicted trimap and the title gives no scores.
     """
     if mode not in RENDER_MODES:
-        raise ValueError(f"mode must be one of {RENDER_MODES}, got {mode!r}")
+        raise ProjectError(f"mode must be one of {RENDER_MODES}, got {mode!r}")
     if mask is None and mode == "error":
-        raise ValueError("the error map needs the true mask")
+        raise ProjectError("the error map needs the true mask")
     fig = new_figure(figsize=(9, 3.7))
     axes = fig.subplots(1, 3)
     show_panel(axes[0], image, "image")
@@ -273,3 +294,40 @@ def render_example(
         fig.suptitle(title)
     add_legend(fig, handles)
     return fig
+
+
+def save_readme_figures(
+    out_dir: str | Path,
+    history: pd.DataFrame,
+    examples: Predictions,
+    scores: dict,
+    names: list[str] | None = None,
+    dpi: int = 110,
+) -> dict[str, Path]:
+    """Write the README's PNG figures into out_dir; return {name: path}.
+
+    examples: the chosen images (`evaluate.pick_examples`); scores as from
+    `evaluate.score_predictions`.
+    """
+    # Drawn one at a time so a single figure is held in memory at once.
+    draw = {
+        "overview": lambda: plot_error_map(examples, names, mode="prediction"),
+        "training_curves": lambda: plot_history(history),
+        "predictions": lambda: plot_predictions(examples, names),
+        "error_map": lambda: plot_error_map(examples, names),
+        "confusion_matrix": lambda: plot_confusion(scores),
+        "class_iou": lambda: plot_class_iou(scores),
+    }
+    return save_figures(out_dir, draw, dpi)
+
+
+def save_figures(out_dir: str | Path, draw: dict, dpi: int = 110) -> dict[str, Path]:
+    """Save each figure (or zero-argument function returning one) as <name>.png."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, figure in draw.items():
+        paths[name] = out_dir / f"{name}.png"
+        figure = figure() if callable(figure) else figure
+        figure.savefig(paths[name], dpi=dpi, bbox_inches="tight")
+    return paths

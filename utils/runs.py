@@ -1,21 +1,28 @@
-"""A run folder: the names of its files, its log, its checks, its saved models.
+"""A run folder: where each file lives, files written whole, checks before reuse.
 
-This module spells a run folder's layout; every other module asks `RunFolder`.
-(The figures a notebook run saves go where the notebook names them.)
+Every module asks `RunFolder` for a file's place. A file is written to a
+temporary name and renamed over the real one, so a kill leaves the old file or
+the new one, never half; a damaged file is refused with one message naming it
+and what to do.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import json
+import os
+import platform
+import zipfile
 from pathlib import Path
+from typing import Callable
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
 
-from utils.checkpoints import check_h5_file, check_keras_file
-from utils.config import Config, load_config
-from utils.files import read_json
+from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, ProjectError
 
 # Where a run is kept or which device runs it, not what it learns. Precision
 # still matters to a resume backup: check_same_run refuses a change of it there.
@@ -25,61 +32,25 @@ WHERE_FIELDS = {
     "cache_dir",
     "extract_dir",
     "data_dir",
-    "mixed_precision",
+    "precision",
     "jit_compile",
     "variant_epochs",
 }
 
 
-@dataclasses.dataclass(frozen=True)
 class RunFolder:
-    """A run folder's layout: each property is where one of its files lives."""
+    """A run folder's layout: each attribute is where one of its files lives."""
 
-    path: Path
-
-    def __post_init__(self):
-        # Config holds folders as strings.
-        object.__setattr__(self, "path", Path(self.path))
-
-    @property
-    def config(self) -> Path:
-        """The run's settings, written by `save_config`."""
-        return self.path / "config.json"
-
-    @property
-    def data_record(self) -> Path:
-        """Which data the run saw: split sizes, skipped files, evaluated split."""
-        return self.path / "data.json"
-
-    @property
-    def machine(self) -> Path:
-        """The hardware and TensorFlow version the run used."""
-        return self.path / "machine.json"
-
-    @property
-    def history(self) -> Path:
-        """The per-epoch CSV log."""
-        return self.path / "history.csv"
-
-    @property
-    def best(self) -> Path:
-        """The model of the best epoch by validation mean IoU."""
-        return self.path / "best.keras"
-
-    @property
-    def final(self) -> Path:
-        """The model after the last epoch; its presence marks a finished run."""
-        return self.path / "final.keras"
-
-    @property
-    def backup(self) -> Path:
-        """The resume backup (see `checkpoint_folder` for where it is kept)."""
-        return self.path / "backup"
-
-    @property
-    def variants(self) -> Path:
-        """The variant comparison: one run folder per variant, and its table."""
-        return self.path / "variants"
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.json"  # the run's settings
+        self.data_record = self.path / "data.json"  # split sizes, skipped files
+        self.machine = self.path / "machine.json"  # hardware, TensorFlow version
+        self.history = self.path / "history.csv"  # one row per finished epoch
+        self.best = self.path / "best.keras"  # best epoch by val mean IoU
+        self.final = self.path / "final.keras"  # its presence marks a finished run
+        self.backup = self.path / "backup"  # the resume backup
+        self.variants = self.path / "variants"  # one run folder per variant
 
     def variants_table(self, suffix: str) -> Path:
         """The variant comparison table, as `.csv` or `.md`."""
@@ -88,14 +59,6 @@ class RunFolder:
     def evaluation(self, split: str) -> Path:
         """Scores on `split` as JSON; the same scores as Markdown beside it (.md)."""
         return self.path / f"evaluation_{split}.json"
-
-    def record_files(self) -> list[Path]:
-        """The small, human-readable files a run record keeps (no models)."""
-        files = [self.config, self.data_record, self.history, self.machine]
-        patterns = ("evaluation_*.json", "evaluation_*.md", "variants/variants.*")
-        return [path for path in files if path.is_file()] + [
-            path for pattern in patterns for path in self.path.glob(pattern)
-        ]
 
 
 def checkpoint_folder(config: Config) -> RunFolder:
@@ -107,12 +70,101 @@ def checkpoint_folder(config: Config) -> RunFolder:
     return RunFolder(config.checkpoint_dir or config.run_dir)
 
 
+def partial_path(path: str | Path) -> Path:
+    """Where `path` is written before it replaces the real file (same suffixes)."""
+    path = Path(path)
+    # The same name ending, as Keras checks `.keras` and `.weights.h5` suffixes.
+    return path.with_name(f".partial-{path.name}")
+
+
+def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp)` and rename tmp over `path`: a kill leaves old or new."""
+    path, tmp = Path(path), partial_path(path)
+    try:
+        write(tmp)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, error) from None
+    os.replace(tmp, path)
+
+
+def write_error(path: str | Path, error: OSError) -> ProjectError:
+    """The one error for a file that cannot be written (disk full, read-only)."""
+    return ProjectError(
+        f"Cannot write {path} ({error.strerror or error}): free disk space or "
+        "make the folder writable, then run again."
+    )
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    """`Path.write_text`, but never leaves a half-written file."""
+    write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def damaged_file_error(path: str | Path, cause: BaseException, advice: str):
+    """The one error for a file that exists but cannot be read: names it, advises."""
+    reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    return ProjectError(f"{path} is damaged or incomplete ({reason[:160]}). {advice}")
+
+
+def read_json(path: str | Path, advice: str) -> dict:
+    """The JSON object in `path`, or one clear error naming the file and `advice`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectError(f"{path} is missing. {advice}")
+    try:
+        value = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise damaged_file_error(path, error, advice) from None
+    if not isinstance(value, dict):
+        raise damaged_file_error(path, TypeError("not a JSON object"), advice)
+    return value
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the config as JSON so a run folder records how it was made."""
+    text = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+    write_text_atomically(path, text)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a config written by `save_config`, by this code or an earlier one."""
+    advice = f"It holds a run's settings: restore it, or delete {Path(path).parent}."
+    # Records older than the recipe fields were trained with the reference's.
+    fields = {**REFERENCE_RECIPE, **read_json(path, advice)}
+    # Earlier records hold the class count as a setting; the trimaps fix it.
+    if fields.pop("num_classes", len(CLASS_NAMES)) != len(CLASS_NAMES):
+        raise ProjectError(f"{path} holds a run with other classes. {advice}")
+    if "mixed_precision" in fields:  # before the precision setting
+        fields["precision"] = "float16" if fields.pop("mixed_precision") else "float32"
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(Config)})
+    if unknown:
+        raise ProjectError(
+            f"{path} has settings this code does not know ({', '.join(unknown)}): "
+            f"it was written by another version. {advice}"
+        )
+    try:
+        return Config(**fields)
+    except ProjectError as error:
+        raise ProjectError(f"{path}: {error}. {advice}") from None
+
+
 def read_history(run_dir: str | Path) -> pd.DataFrame:
     """Per-epoch log of a run (one row per finished epoch, 0-based 'epoch')."""
     path = RunFolder(run_dir).history
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
-    history = pd.read_csv(path)
+    advice = "Delete it (and the run's backup folder) to train that run again."
+    try:
+        history = pd.read_csv(path)
+    except (
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,  # blank lines only: no header at all
+    ) as error:
+        raise damaged_file_error(path, error, advice) from None
+    if "epoch" not in history:
+        raise damaged_file_error(path, KeyError("no 'epoch' column"), advice)
     # An interruption between the CSV row and the backup repeats an epoch:
     # the later row is the one the resumed weights continue from.
     return history.drop_duplicates("epoch", keep="last").reset_index(drop=True)
@@ -132,109 +184,130 @@ def check_same_run(run_dir: Path, config: Config) -> None:
     paths = [RunFolder(run_dir).config, backup_home.config]
     path = next((p for p in paths if p.is_file()), None)
     if path is None:
-        raise ValueError(
+        raise ProjectError(
             f"{backup_home.backup} holds a resume backup of unknown settings. "
             "Delete it, or choose another run_dir / checkpoint_dir."
         )
     saved = load_config(path)
     differ = differing_settings(saved, config)
     if differ:
-        raise ValueError(
+        raise ProjectError(
             f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
             "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
-    resuming = backup_home.backup.is_dir() and not is_finished(run_dir)
-    if resuming and saved.mixed_precision != config.mixed_precision:
-        raise ValueError(precision_mismatch(backup_home.backup, saved.mixed_precision))
+    if is_finished(run_dir) or saved.precision == config.precision:
+        return
+    backup = backup_home.backup
+    raise ProjectError(
+        f"The resume backup in {backup} was trained in {saved.precision} and "
+        f"this run uses {config.precision}; the optimizer's state does not carry "
+        f"over. Continue in {saved.precision} (config.precision, --precision), "
+        f"or delete {backup} to start again."
+    )
 
 
 def check_same_data(run_dir: str | Path, record: dict) -> None:
     """Refuse to reuse a run folder whose data record differs from `record`."""
     path = RunFolder(run_dir).data_record
     advice = "Delete it: the next run writes it again from the data."
-    # Where the images lie may change (a relative path, another mount); what
-    # was read from them may not.
-    if path.is_file() and drop_dir(read_json(path, advice)) != drop_dir(record):
-        raise ValueError(
+
+    def what_was_read(record: dict) -> dict:
+        # Where the images lie may change (another mount); what was read may not.
+        return {key: value for key, value in record.items() if key != "data_dir"}
+
+    if path.is_file() and what_was_read(read_json(path, advice)) != what_was_read(
+        record
+    ):
+        raise ProjectError(
             f"{run_dir} holds a run on other data ({path} differs). Choose another "
             "run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
 
 
-def drop_dir(record: dict) -> dict:
-    """A data record without its folder: what was read, not where from."""
-    return {key: value for key, value in record.items() if key != "data_dir"}
-
-
-def precision_mismatch(backup_dir: Path, saved_mixed: bool) -> str:
-    """Why a backup made under the other precision policy cannot be resumed."""
-    policies = {True: "mixed_float16 (GPU)", False: "float32 (CPU)"}
-    return (
-        f"The resume backup in {backup_dir} was trained with "
-        f"{policies[saved_mixed]} and this runtime uses {policies[not saved_mixed]}; "
-        "the optimizer's state does not carry over between the two. Either "
-        "continue with the backup's precision: set config.mixed_precision = "
-        f"{saved_mixed} after the device cell (or use a runtime of the same kind), "
-        "or start "
-        f"the run again with a fresh optimizer: delete {backup_dir}."
-    )
-
-
-def is_finished(run_dir: Path) -> bool:
+def is_finished(run_dir: str | Path) -> bool:
     """True when the run folder holds a completed run."""
     folder = RunFolder(run_dir)
     return folder.final.is_file() and folder.config.is_file()
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """Reload a saved .keras model with Keras's safe mode on (no Python lambdas)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: train that run first.")
-    check_keras_file(path, "Delete it and train that run again.")
-    return keras.models.load_model(path, safe_mode=True)
+# Open lock files of the run folders this process trains into.
+LOCKS: dict[Path, object] = {}
 
 
-def repair_history(run_dir: Path) -> None:
-    """Drop a half-written last row of history.csv (a kill while it was logged).
+def lock_run_folder(run_dir: str | Path) -> None:
+    """Keep other processes out of `run_dir` while this one trains into it.
 
-    That epoch was not backed up yet (the backup comes after the log), so the
-    resumed run trains and logs it again.
+    The operating system drops the lock when its process ends, so a killed
+    run never blocks the next start; this process may lock again (a re-run cell).
     """
-    path = RunFolder(run_dir).history
-    if not path.is_file():
+    path = Path(run_dir).resolve()
+    if path in LOCKS:
         return
-    text = path.read_bytes()
-    if text and not text.endswith(b"\n"):
-        path.write_bytes(text[: text.rfind(b"\n") + 1])
+    handle = open(path / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ProjectError(
+            f"{run_dir} is in use by another training process. Wait for it to "
+            "end, or choose another run_dir (S18_RUN_DIR, --out)."
+        ) from None
+    LOCKS[path] = handle
+
+
+def release_run_folder(run_dir: str | Path) -> None:
+    """Let other processes train into `run_dir` again."""
+    handle = LOCKS.pop(Path(run_dir).resolve(), None)
+    if handle is not None:
+        handle.close()
+
+
+def check_keras_file(path: Path, advice: str) -> None:
+    """Refuse a .keras file (a zip archive) that is truncated or corrupt."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # checks every member's CRC
+    except (OSError, zipfile.BadZipFile) as error:
+        raise damaged_file_error(path, error, advice) from None
+    if bad is not None:
+        raise damaged_file_error(path, ValueError(f"bad member {bad}"), advice)
+
+
+def check_h5_file(path: Path, advice: str) -> None:
+    """Refuse an HDF5 weights file that h5py cannot open (truncated, corrupt)."""
+    try:
+        with h5py.File(path, "r") as weights:
+            weights.visit(lambda name: None)  # walks every object header
+    except (OSError, RuntimeError, KeyError) as error:
+        raise damaged_file_error(path, error, advice) from None
 
 
 def check_run_files(run_dir: Path, config: Config) -> None:
     """Refuse, with one message naming the file and the choice, a damaged run file.
 
-    A finished run's backup is not checked (it is not used). A half-written
-    last row of history.csv is dropped, as a kill while logging leaves it.
+    A half-written last row of history.csv (a kill while logging, before that
+    epoch's backup) is dropped: the resumed run trains and logs it again.
     """
     folder, backup_home = RunFolder(run_dir), checkpoint_folder(config)
     backup = backup_home.backup
-    restart = f"Delete {backup} to restart training from epoch 1"
-    finished = folder.final
-    if finished.is_file():
-        resume = f"continues from {backup}" if backup.is_dir() else "starts again"
-        check_keras_file(finished, f"Delete it and run again: training {resume}.")
-    elif (backup / "training_metadata.json").is_file():
-        read_json(backup / "training_metadata.json", f"{restart}.")
-        if (backup / "latest.weights.h5").is_file():
-            check_h5_file(backup / "latest.weights.h5", f"{restart}.")
+    restart = f"Delete {backup} to restart training from epoch 1."
+    if folder.final.is_file():
+        check_keras_file(folder.final, "Delete it and run again.")
+    metadata = backup / "training_metadata.json"
+    if metadata.is_file() and "epoch" not in read_json(metadata, restart):
+        raise damaged_file_error(metadata, KeyError("no 'epoch'"), restart)
+    if (backup / "latest.weights.h5").is_file():
+        check_h5_file(backup / "latest.weights.h5", restart)
     for path in (folder.config, backup_home.config):
         if path.is_file():
             load_config(path)
     if folder.best.is_file():
-        keep = "the next better epoch writes it again"
-        if finished.is_file():
-            keep = "the finished run keeps final.keras"
-        check_keras_file(folder.best, f"Delete it: {keep}.")
-    repair_history(run_dir)
+        check_keras_file(folder.best, "Delete it: the next better epoch rewrites it.")
+    if folder.history.is_file():
+        text = folder.history.read_bytes()
+        if text and not text.endswith(b"\n"):
+            folder.history.write_bytes(text[: text.rfind(b"\n") + 1])
+        read_history(run_dir)
 
 
 def check_trained(model: keras.Model, run_dir: Path) -> None:
@@ -242,14 +315,79 @@ def check_trained(model: keras.Model, run_dir: Path) -> None:
     not finite (training diverged): its folder must not look finished."""
     history = read_history(run_dir)
     if history.empty or "loss" not in history:
-        raise ValueError(
+        raise ProjectError(
             f"{run_dir} logged no training epoch, so no final.keras is written. "
             "Run again with epochs >= 1."
         )
     finite = all(np.isfinite(weight).all() for weight in model.get_weights())
     if not finite or not np.isfinite(history["loss"].iloc[-1]):
-        raise ValueError(
+        raise ProjectError(
             f"Training in {run_dir} diverged (loss or weights not finite), so no "
             "final.keras is written. Lower the learning rate and delete that "
             "folder (or choose another run_dir) to train again."
         )
+
+
+def describe_machine() -> dict:
+    """CPU model and flags, core count, GPUs, TensorFlow version: machine.json."""
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if "model name" in line]
+    gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+    return {
+        "cpu": names[0] if names else cpu,
+        "cores": os.cpu_count(),
+        "gpus": gpus,
+        "tensorflow": tf.__version__,
+    }
+
+
+def save_run_record(data, run_dir: str | Path) -> None:
+    """Write data.json (split sizes, skipped files) and machine.json into the run.
+
+    `data` is a `pipeline.PetData`.
+    """
+    run = RunFolder(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    report = data.report
+    summary = {
+        "data_dir": report.data_dir.name,
+        "valid_pairs": len(report.pairs),
+        "skipped": report.skipped,
+        "splits": data.sizes(),
+        "eval_split": data.eval_split,
+    }
+    check_same_data(run.path, summary)
+    write_text_atomically(run.data_record, json.dumps(summary, indent=2) + "\n")
+    machine = json.dumps(describe_machine(), indent=2) + "\n"
+    write_text_atomically(run.machine, machine)
+
+
+def describe_hardware(machine: dict) -> str:
+    """'GPU name' or 'CPU name, N cores, no GPU' from a machine.json record."""
+    if machine["gpus"]:
+        return ", ".join(machine["gpus"])
+    return f"{machine['cpu']}, {machine['cores']} cores, no GPU"
+
+
+def describe_run(run_dir: str | Path) -> str:
+    """One line saying which data, split, epochs and machine a run folder records."""
+    run = RunFolder(run_dir)
+    advice = "The Data cell and training write it: run them first."
+    config, data, machine = (
+        read_json(path, advice) for path in (run.config, run.data_record, run.machine)
+    )
+    folder = Path(data["data_dir"]).name
+    source = f"real images from `{folder}`"
+    if config.get("fast"):
+        source = f"synthetic pets (fast mode) in `{folder}`"
+    sizes = " / ".join(f"{name} {count}" for name, count in data["splits"].items())
+    return (
+        f"**Run:** {data['valid_pairs']} {source}, split '{config['split']}' "
+        f"(seed {config['split_seed']}): {sizes} images; {config['epochs']} "
+        f"epochs, batch {config['batch_size']}; {describe_hardware(machine)}; "
+        f"TensorFlow {machine['tensorflow']}."
+    )

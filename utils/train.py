@@ -1,201 +1,276 @@
-"""Fit with resume and checkpoints, and the headless training command.
+"""Train the U-Net: the device's precision, the recipe, and the headless command.
 
-`python -m utils.train --epochs 20 --data-dir DIR --out runs/NAME` runs the job
-with the notebook's functions and fills the run folder: config.json, history.csv,
-best.keras (best val mean IoU), final.keras and the evaluation files.
+`python -m utils.train --data-dir DIR --out runs/NAME` runs the notebook's job
+with the notebook's functions and fills the run folder: config.json,
+history.csv, best.keras (best val mean IoU), final.keras, the resume backup
+and the evaluation files.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import json
 import os
-import shutil
-import time
+import sys
 from pathlib import Path
 
 if __name__ == "__main__":
     # Run as a command: load TensorFlow with its start-up log muted before
     # the imports below load it.
-    from utils.quiet import start_tensorflow_quietly
+    from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
 
 import keras
 import pandas as pd
 
-from utils.batchnorm import PreciseValidation
-from utils.checkpoints import AtomicBackupAndRestore, AtomicModelCheckpoint
-from utils.cli import report_errors
+from utils.callbacks import MONITOR, PATIENCE, make_callbacks
 from utils.config import (
+    CLASS_NAMES,
     OPTION_CHOICES,
     Config,
+    ProjectError,
     config_from_env,
-    save_config,
+    report_errors,
 )
-from utils.evaluate import evaluate_model
-from utils.files import write_atomically
+from utils.evaluate import (
+    evaluate_model,
+    format_scores,
+    load_model,
+    make_metrics,
+    save_evaluation,
+)
+from utils.losses import make_loss
+from utils.model import build_unet
 from utils.pipeline import PetData, make_datasets
-from utils.recipe import build_model
 from utils.runs import (
     RunFolder,
-    check_run_files,
-    check_same_run,
     check_trained,
     checkpoint_folder,
     is_finished,
-    load_model,
     read_history,
+    release_run_folder,
+    write_atomically,
+    write_text_atomically,
 )
 
-MONITOR = "val_mean_iou"
-# Epochs without a better MONITOR before early stopping ends a run.
-PATIENCE = 5
+POLICIES = {
+    "float32": "float32",
+    "bfloat16": "mixed_bfloat16",
+    "float16": "mixed_float16",
+}
+# CPU flags of native bfloat16 matrix instructions (AMD Zen 4, Intel Sapphire
+# Rapids and later); without them TensorFlow emulates bfloat16, slowly.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Add each epoch's wall-clock seconds to the logs as `seconds`."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["seconds"] = time.perf_counter() - self.started
+def read_cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    path = Path(cpuinfo)
+    lines = path.read_text().splitlines() if path.is_file() else []
+    flags = [line.split(":", 1)[1] for line in lines if line.startswith("flags")]
+    return set(flags[0].split()) if flags else set()
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Stop after PATIENCE epochs without a better MONITOR, counting logged ones.
+def choose_precision(requested: str, gpus: int, cpu_flags: set[str]) -> tuple[str, str]:
+    """The precision to train in, and why: float16, bfloat16 or float32.
 
-    A resumed run thus stops at the epoch an uninterrupted run would.
+    "auto" picks mixed float16 on a GPU, mixed bfloat16 on a CPU with native
+    bfloat16 instructions (BF16_FLAGS), float32 otherwise. Either way the
+    variables, the logits and the losses stay float32.
     """
-
-    def __init__(self, history: pd.DataFrame):
-        super().__init__(MONITOR, mode="max", patience=PATIENCE)
-        self.history = history
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if MONITOR in self.history:
-            scores = self.history[MONITOR].to_numpy()
-            self.best, self.wait = scores.max(), len(scores) - 1 - scores.argmax()
+    if requested != "auto":
+        return requested, "set by config.precision"
+    if gpus:
+        return "float16", "a GPU is visible"
+    native = sorted(set(BF16_FLAGS) & cpu_flags)
+    if native:
+        return "bfloat16", f"this CPU has {', '.join(native)}"
+    return "float32", f"this CPU lacks {' and '.join(BF16_FLAGS)}"
 
 
-def make_callbacks(
-    config: Config, run_dir: Path, data: PetData
-) -> list[keras.callbacks.Callback]:
-    """Validation, timer, log, best checkpoint, early stopping if on, resume backup.
+def configure_device(precision: str = "auto") -> dict:
+    """Pick the precision (see `choose_precision`) and XLA from the hardware."""
+    import tensorflow as tf
 
-    With `config.precise_bn`, validation is `PreciseValidation` on
-    `data.train_stats` and `data.val`; it comes first so that every later
-    callback reads its truthful `val_*` numbers.
+    gpus = tf.config.list_physical_devices("GPU")
+    chosen, why = choose_precision(precision, len(gpus), read_cpu_flags())
+    device = "CPU"
+    if gpus:
+        try:
+            details = tf.config.experimental.get_device_details(gpus[0])
+        except Exception:  # details are cosmetic; never fail setup over them
+            details = {}
+        device = f"GPU: {details.get('device_name', gpus[0].name)}"
+    # XLA is made for GPUs; `python -m benchmarks.training --compare-jit`
+    # measures what it does on a CPU.
+    return dict(
+        device=device, gpus=len(gpus), precision=chosen, why=why, jit=bool(gpus)
+    )
+
+
+def format_device_report(device: dict) -> str:
+    """One printable line summarising a `configure_device` report."""
+    return (
+        f"Device: {device['device']} ({device['gpus']} GPU(s) visible) | precision: "
+        f"{device['precision']} (policy {POLICIES[device['precision']]}: "
+        f"{device['why']}) | XLA jit_compile: {'on' if device['jit'] else 'off'}"
+    )
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Build layers under `precision`'s Keras policy, then restore the global one.
+
+    Each layer keeps the policy it was built with, so the model trains in the
+    config's precision while later code (other models, loading) is unaffected.
     """
-    folder = RunFolder(run_dir)
-    history = read_history(run_dir)
-    best = history[MONITOR].max() if MONITOR in history else None
-    callbacks = []
-    if config.precise_bn:
-        callbacks.append(PreciseValidation(data.train_stats, data.val))
-    callbacks += [
-        EpochTimer(),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(folder.history), append=True),
-        AtomicModelCheckpoint(
-            str(folder.best),
-            monitor=MONITOR,
-            mode="max",
-            save_best_only=True,
-            initial_value_threshold=best,
-        ),
-    ]
-    if config.early_stopping:
-        callbacks.append(ResumableEarlyStopping(history))
-    # Last of the run's own callbacks: an epoch counts as done (and is not
-    # redone on resume) only once it is logged and checkpointed.
-    backup = checkpoint_folder(config).backup
-    callbacks.append(AtomicBackupAndRestore(str(backup), delete_checkpoint=False))
-    return callbacks
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(POLICIES.get(precision, "float32"))
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
-def fit_resumable(
+def make_schedule(config: Config, steps_per_epoch: int | None = None):
+    """The learning rate: constant, or linear warm-up then cosine decay to 0."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    if not steps_per_epoch:
+        raise ProjectError("schedule='cosine' needs the number of steps per epoch")
+    warmup = config.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        0.0,
+        decay_steps=max(config.epochs * steps_per_epoch - warmup, 1),
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def make_optimizer(config: Config, steps_per_epoch: int | None = None):
+    """Adam or AdamW on `make_schedule`'s learning rate."""
+    learning_rate = make_schedule(config, steps_per_epoch)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+    # Decay shrinks kernels only: biases and BatchNorm's scale and shift set
+    # offsets and gains, which a pull towards zero would only distort.
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+def build_model(config: Config, steps_per_epoch: int | None = None) -> keras.Model:
+    """The U-Net the config describes, compiled as the notebook compiles it.
+
+    `steps_per_epoch` (batches per epoch) is needed by the cosine schedule.
+    """
+    with precision_policy(config.precision):
+        model = build_unet(
+            config.img_size,
+            len(CLASS_NAMES),
+            config.dropout,
+            config.downsample,
+            config.upsample,
+        )
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=make_loss(config.loss, len(CLASS_NAMES)),
+        metrics=make_metrics(),
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def finish_run(model: keras.Model, config: Config) -> pd.DataFrame:
+    """Save final.keras after `fit`, mark the backup complete; return the history.
+
+    The backup stays: fitting the finished run again restores its final
+    weights and trains no further epoch (an early-stopped run included).
+    """
+    run_dir = Path(config.run_dir)
+    check_trained(model, run_dir)
+    write_atomically(RunFolder(run_dir).final, model.save)
+    metadata = checkpoint_folder(config).backup / "training_metadata.json"
+    write_text_atomically(metadata, json.dumps({"epoch": config.epochs, "batch": -1}))
+    release_run_folder(run_dir)
+    return read_history(run_dir)
+
+
+def train_model(
     model: keras.Model,
     data: PetData,
     config: Config,
-    extra_callbacks: list | tuple = (),
+    preview: tuple | None = None,
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
-    """Train `model` on `data.train` into `config.run_dir`, resuming if interrupted.
+    """What the notebook's training cells do: callbacks, `fit`, `finish_run`.
 
-    A finished run is not trained again: its final weights are loaded. A run
-    with a backup continues from its last finished epoch; otherwise training
-    starts from scratch. Returns the full per-epoch history.
+    A finished run is not trained again: its final weights are loaded.
+    Returns the full per-epoch history.
     """
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run, backup_home = RunFolder(run_dir), checkpoint_folder(config)
-    check_run_files(run_dir, config)
-    if is_finished(run_dir) or backup_home.backup.is_dir():
-        check_same_run(run_dir, config)
-    if is_finished(run_dir):
-        print(f"{run_dir} already holds a finished run: loading its final weights.")
-        model.set_weights(load_model(run.final).get_weights())
-        return read_history(run_dir)
-    if not backup_home.backup.is_dir():
-        run.final.unlink(missing_ok=True)
-        run.history.unlink(missing_ok=True)
-        run.best.unlink(missing_ok=True)
-    for folder in {run, backup_home}:
-        folder.path.mkdir(parents=True, exist_ok=True)
-        save_config(config, folder.config)
-    callbacks = make_callbacks(config, run_dir, data) + list(extra_callbacks)
+    if is_finished(config.run_dir):
+        make_callbacks(config, data)  # checks the folder is this run's
+        release_run_folder(config.run_dir)
+        model.set_weights(load_model(RunFolder(config.run_dir).final).get_weights())
+        return read_history(config.run_dir)
+    callbacks = make_callbacks(config, data, preview)
     model.fit(
         data.train,
-        # Precise validation runs in its callback instead.
-        validation_data=None if config.precise_bn else data.val,
+        validation_data=data.val,
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    finish_run(model, config)
-    return read_history(run_dir)
-
-
-def finish_run(model: keras.Model, config: Config) -> None:
-    """Save final.keras for a run that trained, then drop its resume backup."""
-    run_dir = Path(config.run_dir)
-    check_trained(model, run_dir)
-    write_atomically(RunFolder(run_dir).final, model.save)
-    # Only now: a run killed before final.keras exists still has its backup.
-    shutil.rmtree(checkpoint_folder(config).backup, ignore_errors=True)
+    return finish_run(model, config)
 
 
 def prepare_run(config: Config) -> tuple[Config, PetData, keras.Model]:
-    """A command's set-up: the device's precision, the seed, data, record, model."""
-    from utils.colab import configure_device
-    from utils.report import save_run_record
-
-    device = configure_device()
+    """A command's set-up: the device's precision, the seed, data and model."""
+    device = configure_device(config.precision)
     config = dataclasses.replace(
-        config,
-        mixed_precision=device["mixed_precision"],
-        jit_compile=device["jit_compile"],
+        config, precision=device["precision"], jit_compile=device["jit"]
     )
     keras.utils.set_random_seed(config.seed)
     data = make_datasets(config)
-    save_run_record(data, config.run_dir)
     return config, data, build_model(config, steps_per_epoch=len(data.train))
 
 
 def run_training(config: Config, verbose: int | str = "auto") -> dict:
     """The whole job: data, model, resumable fit, evaluation on the held-out split."""
-    from utils.evaluate import save_evaluation
-
     config, data, model = prepare_run(config)
-    history = fit_resumable(model, data, config, verbose=verbose)
+    history = train_model(model, data, config, verbose=verbose)
     scores = evaluate_model(model, data.eval_ds)
     save_evaluation(scores, config.run_dir, data.eval_split)
     return {"model": model, "history": history, "scores": scores, "data": data}
+
+
+# Each flag: (Config field, type, help); `--out` sets run_dir.
+FLAGS = (
+    ("epochs", int, "epochs to train (default 20)"),
+    ("variant_epochs", int, "epochs of each of the four variants (default 20)"),
+    ("batch_size", int, "images per batch (default 32)"),
+    ("learning_rate", float, "peak learning rate (default 1e-3)"),
+    ("weight_decay", float, "AdamW's weight decay (default 0.05)"),
+    ("seed", int, "seed of weights, shuffling, augmentation (default 42)"),
+    ("split_seed", int, "seed of the random split and synthetic data (default 42)"),
+    ("max_images", int, "keep a seeded subset of this many pairs (default all)"),
+    ("train_images", int, "keep a seeded subset of the training split"),
+    ("data_dir", str, "the extracted release (default: download it)"),
+    ("run_dir", str, "run folder to write or resume (default runs/unet)"),
+    ("checkpoint_dir", str, "folder of the resume backup (default: run folder)"),
+    ("cache_dir", str, "folder of downloads and synthetic data (default data)"),
+)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the flag (exit code 2)."""
+
+    def error(self, message: str):
+        raise ProjectError(f"{message}; see {self.prog} --help")
 
 
 def make_parser(
@@ -205,22 +280,14 @@ def make_parser(
 
     Other commands take them as a parent parser (`add_help=False`).
     """
-    parser = argparse.ArgumentParser(prog=prog, add_help=add_help)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--variant-epochs", type=int, dest="variant_epochs")
-    parser.add_argument("--batch-size", type=int, dest="batch_size")
-    parser.add_argument("--learning-rate", type=float, dest="learning_rate")
-    parser.add_argument("--data-dir", dest="data_dir")
-    parser.add_argument("--out", dest="run_dir")
-    parser.add_argument("--checkpoint-dir", dest="checkpoint_dir")
-    parser.add_argument("--cache-dir", dest="cache_dir", help="downloads, synthetic")
-    parser.add_argument("--max-images", type=int, dest="max_images")
+    parser = OneLineParser(prog=prog, add_help=add_help)
+    for field, kind, text in FLAGS:
+        flag = "--out" if field == "run_dir" else "--" + field.replace("_", "-")
+        metavar = {int: "N", float: "X", str: "DIR"}[kind]
+        parser.add_argument(flag, dest=field, type=kind, help=text, metavar=metavar)
     for name, choices in OPTION_CHOICES.items():
-        parser.add_argument(f"--{name}", choices=choices)
-    parser.add_argument("--weight-decay", type=float, dest="weight_decay")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--split-seed", type=int, dest="split_seed")
-    parser.add_argument("--train-images", type=int, dest="train_images")
+        text = f"one of {', '.join(choices)} (default {getattr(Config(), name)})"
+        parser.add_argument(f"--{name}", choices=choices, help=text, metavar="NAME")
     parser.add_argument(
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
@@ -231,8 +298,38 @@ def make_parser(
     return parser
 
 
+def join_negative_numbers(argv: list[str]) -> list[str]:
+    """['--learning-rate', '-1e-3'] -> ['--learning-rate=-1e-3'].
+
+    argparse would read a value such as -1e-3 as a flag; Config then says
+    what the setting accepts.
+    """
+    joined: list[str] = []
+    for arg in argv:
+        previous = joined[-1] if joined else ""
+        if (
+            previous.startswith("--")
+            and "=" not in previous
+            and is_negative_number(arg)
+        ):
+            joined[-1] = f"{previous}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
+def is_negative_number(text: str) -> bool:
+    """True for a negative number float() reads, such as -1e-3."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.startswith("-")
+
+
 def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train"):
     """Command-line flags -> Config (unset flags keep the S18_* env or defaults)."""
+    argv = join_negative_numbers(sys.argv[1:] if argv is None else list(argv))
     return config_from_args(vars(make_parser(prog).parse_args(argv)))
 
 
@@ -246,8 +343,6 @@ def config_from_args(args: dict) -> Config:
 @report_errors
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m utils.train`."""
-    from utils.evaluate import format_scores
-
     config = parse_args(argv)
     result = run_training(config, verbose=2)
     print(format_scores(result["scores"]))

@@ -1,8 +1,8 @@
 """The assignment's four U-Nets: train each alike, compare them.
 
-`python -m utils.variants --variant-epochs 20 --data-dir DIR --out runs/NAME` trains (or
-reloads) every variant into runs/NAME/variants/<slug>/ and writes the table
-(variants.csv, variants.md) and figures into runs/NAME/variants/.
+Each variant trains into runs/NAME/variants/<slug>/; the comparison table is
+written beside them (variants.csv, variants.md). `python -m tools.variants`
+runs them headless.
 """
 
 from __future__ import annotations
@@ -10,28 +10,26 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-if __name__ == "__main__":
-    # Run as a command: load TensorFlow with its start-up log muted before
-    # the imports below load it.
-    from utils.quiet import start_tensorflow_quietly
-
-    start_tensorflow_quietly()
-
 import keras
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from utils.cli import report_errors
-from utils.config import Config
-from utils.evaluate import evaluate_model
-from utils.pipeline import PetData, make_dataset, make_datasets, take_examples
-from utils.plots_compare import plot_variant_curves, plot_variant_predictions
-from utils.predict import predict_batch
-from utils.runs import RunFolder, load_model, read_history
-from utils.tables import markdown_table
-from utils.recipe import build_model
-from utils.report import describe_optimizer
-from utils.train import MONITOR, fit_resumable, parse_args
+from utils.callbacks import MONITOR
+from utils.config import CLASS_NAMES, Config, ProjectError, describe_optimizer
+from utils.evaluate import evaluate_model, load_model, markdown_table, predict_batch
+from utils.evaluate import image_scores
+from utils.pipeline import PetData, make_dataset
+from utils.plots import (
+    add_legend,
+    class_legend_handles,
+    colorize_mask,
+    new_figure,
+    show_panel,
+)
+from utils.runs import RunFolder, read_history
+from utils.train import build_model, train_model
 
 # "BCE" in the assignment means sparse categorical cross-entropy from logits
 # ("ce"): the masks have 3 classes, so binary cross-entropy does not apply.
@@ -66,7 +64,7 @@ def variants_dir(config: Config) -> Path:
 def variant_config(config: Config, name: str) -> Config:
     """`config` with the variant's overrides, its epoch budget and its own folders."""
     if name not in VARIANTS:
-        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {name!r}")
+        raise ProjectError(f"variant must be one of {list(VARIANTS)}, got {name!r}")
     # Folder name: 'MaxPool+Transpose+CE' -> 'maxpool-transpose-ce'.
     slug = name.lower().replace("+", "-")
     checkpoint_dir = None
@@ -103,7 +101,7 @@ def train_variant(config: Config, data: PetData, name: str, verbose: int | str) 
         examples=data.examples,
     )
     model = build_model(vconfig, steps_per_epoch=len(train_ds))
-    history = fit_resumable(
+    history = train_model(
         model, dataclasses.replace(data, train=train_ds), vconfig, verbose=verbose
     )
     scores = evaluate_model(model, data.val)
@@ -187,11 +185,60 @@ def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) ->
     return "\n".join(lines)
 
 
+def plot_variant_curves(histories: dict[str, pd.DataFrame]) -> Figure:
+    """Validation mean IoU and validation loss per epoch, one line per variant."""
+    fig = new_figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
+    panels = [
+        ("val_mean_iou", "validation mean IoU"),
+        ("val_loss", "validation loss (each its own loss: CE and Dice differ)"),
+    ]
+    for ax, (column, title) in zip(axes, panels):
+        for name, history in histories.items():
+            ax.plot(history["epoch"] + 1, history[column], marker=".", label=name)
+        ax.set(title=title, xlabel="epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def plot_variant_predictions(
+    predictions: dict[str, np.ndarray],
+    images: np.ndarray,
+    masks: np.ndarray,
+    count: int = 4,
+) -> Figure:
+    """Rows of image | truth | each variant's prediction (with its image mIoU).
+
+    predictions {variant: (N, S, S) class ids}; images (N, S, S, 3) uint8, or
+    float in [0, 1]; masks (N, S, S) class ids.
+    """
+    rows = min(count, len(images), *(len(p) for p in predictions.values()))
+    cols = 2 + len(predictions)
+    fig = new_figure(figsize=(2.4 * cols, 2.5 * rows + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for row in range(rows):
+        header = row == 0
+        show_panel(axes[row, 0], images[row], "image" if header else "")
+        show_panel(axes[row, 1], colorize_mask(masks[row]), "truth" if header else "")
+        for col, (name, pred_masks) in enumerate(predictions.items(), start=2):
+            score = image_scores(masks[row], pred_masks[row], len(CLASS_NAMES))
+            title = f"mIoU {score['mean_iou']:.2f}"
+            title = f"{name}\n{title}" if header else title
+            show_panel(axes[row, col], colorize_mask(pred_masks[row]), title)
+    add_legend(fig, class_legend_handles())
+    return fig
+
+
 def predict_variants(
-    config: Config, data: PetData, names: list[str] | None = None, count: int = 4
+    config: Config, images: np.ndarray, names: list[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """Predicted masks (count, S, S) of the first val images, per finished variant."""
-    images, _ = take_examples(data.val, count)
+    """Predicted masks (N, S, S) of `images` (N, S, S, 3) per finished variant.
+
+    images are uint8 (as kept by `Predictions`), or float32 in [0, 1].
+    """
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / 255  # the pipeline's own conversion
     predictions = {}
     for name in names or VARIANTS:
         path = RunFolder(variant_config(config, name).run_dir).final
@@ -200,24 +247,3 @@ def predict_variants(
             continue
         predictions[name] = predict_batch(load_model(path), images)
     return predictions
-
-
-@report_errors
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m utils.variants`."""
-    config = parse_args(argv, prog="python -m utils.variants")
-    keras.utils.set_random_seed(config.seed)
-    data = make_datasets(config)
-    table = run_variants(config, data)
-    print(format_variants_table(table, config, data))
-    out = variants_dir(config)
-    curves = plot_variant_curves(load_variant_histories(config))
-    curves.savefig(out / "variant_curves.png", dpi=120)
-    images, masks = take_examples(data.val, 4)
-    grid = plot_variant_predictions(predict_variants(config, data), images, masks)
-    grid.savefig(out / "variant_predictions.png", dpi=120)
-    print(f"variants folder: {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,20 +1,42 @@
-"""Notebook widgets: browse predictions, watch training."""
+"""Look at predictions: a viewer over a split, and your own pet photo.
+
+Rendering one example is `plots.render_example`, a pure function; the widgets
+here only wire controls to it.
+"""
 
 from __future__ import annotations
 
 import html
 import io
+from collections.abc import Mapping
+from pathlib import Path
 
 import ipywidgets as widgets
 import keras
 import numpy as np
+import tensorflow as tf
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from utils.config import CLASS_NAMES
-from utils.metrics import image_scores
+from utils.config import CLASS_NAMES, ProjectError
+from utils.data import too_large
+from utils.evaluate import Predictions, image_scores, predict_image
+from utils.notebook import in_colab
+from utils.pipeline import load_image_bytes
 from utils.plots import render_example
-from utils.predict import Predictions, predict_image
+
+BAD_IMAGE = "not an image file that can be decoded (JPEG, PNG, GIF, BMP)"
+EMPTY_UPLOAD = "the upload is empty"
+TOO_LARGE = "the image has more than 40,000,000 pixels"
+MAX_UPLOAD_BYTES = 50 * 2**20
+# ipywidgets 7, which Colab ships, loses FileUpload files of 1 MB or more
+# there (jupyter-widgets/ipywidgets#3452).
+COLAB_UPLOAD_NOTE = (
+    "On Colab the picker drops photos of 1 MB or more. For a larger one, run "
+    "<code>from google.colab import files; files.upload()</code> in a new cell "
+    "(or drag it into the Files pane on the left), then type its path above, "
+    "e.g. <code>/content/my_pet.jpg</code>."
+)
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -36,15 +58,20 @@ class SegmentationViewer(widgets.VBox):
         self,
         splits: dict[str, Predictions],
         class_names: tuple[str, ...] = CLASS_NAMES,
+        start: tuple[str, int] | None = None,
     ):
         super().__init__()
         self.splits = {name: split for name, split in splits.items() if len(split)}
         if not self.splits:
-            raise ValueError("the viewer needs at least one split with images")
+            raise ProjectError("the viewer needs at least one split with images")
         self.class_names = class_names
         self.last_render: dict = {}
         self.figure: Figure | None = None
         self._make_controls()
+        if start is not None:  # before the observers: one draw, of this view
+            self.split_dropdown.value = start[0]
+            self.index_slider.max = self._count(start[0]) - 1
+            self.index_slider.value = start[1]
         self.split_dropdown.observe(self._on_split, names="value")
         for control in (self.index_slider, self.alpha_slider, self.mode_buttons):
             control.observe(self.update, names="value")
@@ -130,45 +157,115 @@ class SegmentationViewer(widgets.VBox):
 
 
 def make_viewer(
-    splits: dict[str, Predictions], class_names: tuple[str, ...] = CLASS_NAMES
+    splits: dict[str, Predictions], start: tuple[str, int] | None = None
 ) -> SegmentationViewer:
-    """The viewer widget over {split: Predictions} from `predict.predict_split`."""
-    return SegmentationViewer(splits, class_names)
+    """The viewer over {split: Predictions} (`evaluate.predict_split`), opened at
+    `start`, a (split, index) pair, or at the first image."""
+    return SegmentationViewer(splits, start=start)
 
 
-class PredictionCallback(keras.callbacks.Callback):
-    """After every epoch, show the model's prediction on one image in place.
+def segment_image_bytes(
+    model: keras.Model, data: bytes, img_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode and resize image bytes as the dataset does, then predict.
 
-    image (S, S, 3) float32 in [0, 1]; mask (S, S) class ids. `figure` holds the
-    latest rendering.
+    Returns image (S, S, 3) float32 in [0, 1] and pred_mask (S, S) uint8; raises
+    ValueError with a readable reason for empty or undecodable bytes.
     """
+    data = bytes(data)
+    if not data:
+        raise ProjectError(EMPTY_UPLOAD)
+    if too_large(io.BytesIO(data)):
+        raise ProjectError(TOO_LARGE)
+    try:
+        image = load_image_bytes(data, img_size)
+    except tf.errors.OpError as error:
+        raise ProjectError(BAD_IMAGE) from error
+    return image, predict_image(model, image)
 
-    def __init__(
-        self,
-        image: np.ndarray,
-        mask: np.ndarray,
-        mode: str = "prediction",
-        alpha: float = 0.5,
-        class_names: tuple[str, ...] = CLASS_NAMES,
-    ):
-        super().__init__()
-        self.image, self.mask = image, mask
-        self.mode, self.alpha, self.class_names = mode, alpha, class_names
-        self.figure: Figure | None = None
-        self._handle = None
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        """Start a new display for each fit, in the cell that runs it."""
-        self._handle = None
+def show_segmentation(
+    model: keras.Model, img_size: int, name: str, content: bytes, output
+) -> Figure | str:
+    """Segment one image's bytes into `output`; return its figure or error message."""
+    output.clear_output(wait=True)
+    try:
+        image, pred_mask = segment_image_bytes(model, content, img_size)
+    except ValueError as error:
+        message = f"Cannot segment {name}: {error}."
+        with output:
+            print(message)
+        return message
+    fig = render_example(image, None, pred_mask, title=name)
+    with output:
+        display(fig)
+    return fig
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Predict the image and replace the previous epoch's figure."""
-        pred_mask = predict_image(self.model, self.image)
-        shown = (self.image, self.mask, pred_mask, self.mode, self.alpha)
-        title = f"epoch {epoch + 1}: "
-        self.figure = render_example(*shown, self.class_names, title=title)
-        # Outside IPython display() returns no handle; then just display again.
-        if self._handle is None:
-            self._handle = display(self.figure, display_id=True)
-        else:
-            self._handle.update(self.figure)
+
+def handle_upload(
+    model: keras.Model, img_size: int, uploads: tuple, output: widgets.Output
+) -> Figure | str | None:
+    """Segment the first upload into `output`; return its figure or error message.
+
+    uploads is a FileUpload value: in ipywidgets 8 a tuple of dicts with
+    "name" and "content"; in ipywidgets 7 (Colab) a dict name -> dict.
+    """
+    if isinstance(uploads, dict):
+        uploads = tuple({"name": k, **v} for k, v in uploads.items())
+    if not uploads:
+        return None
+    name, content = uploads[0].get("name", "upload"), bytes(uploads[0]["content"])
+    return show_segmentation(model, img_size, name, content, output)
+
+
+def handle_path(
+    model: keras.Model, img_size: int, path: str, output: widgets.Output
+) -> Figure | str | None:
+    """Segment the image file at `path` into `output`; figure or error message."""
+    path = path.strip()
+    if not path:
+        return None
+    try:
+        content = read_upload(Path(path).expanduser())
+    except (OSError, ProjectError) as error:
+        message = f"Cannot read {path}: {getattr(error, 'strerror', None) or error}."
+        output.clear_output(wait=True)
+        with output:
+            print(message)
+        return message
+    return show_segmentation(model, img_size, Path(path).name, content, output)
+
+
+def read_upload(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_UPLOAD_BYTES (not a pipe or device)."""
+    if not path.exists():
+        raise ProjectError("no such file")
+    if not path.is_file():
+        raise ProjectError("not a regular file (a folder, pipe or device)")
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise ProjectError(f"larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+    return path.read_bytes()
+
+
+def make_upload_widget(
+    model: keras.Model, img_size: int, modules: Mapping | None = None
+) -> widgets.VBox:
+    """A file picker and a path field; either segments its image into the output.
+
+    On Colab a note explains the picker's size limit and how to bring a
+    larger photo in (`modules` stands in for sys.modules in tests).
+    """
+    upload = widgets.FileUpload(
+        accept="image/*", multiple=False, description="pet photo"
+    )
+    path = widgets.Text(placeholder="or the path of an image file, then Enter")
+    output = widgets.Output()
+    upload.observe(
+        lambda change: handle_upload(model, img_size, change["new"], output),
+        names="value",
+    )
+    path.on_submit(lambda field: handle_path(model, img_size, field.value, output))
+    rows = [upload, path]
+    if in_colab(modules):
+        rows.append(widgets.HTML(COLAB_UPLOAD_NOTE))
+    return widgets.VBox([*rows, output])

@@ -2,8 +2,8 @@
 
 The notebook's first cell clones `REPO_URL` at `REPO_REF` on Colab; the badges
 in the notebook's title cell and in README open the notebook from the same
-address, and README's clone command uses it too. `python -m utils.repo set URL
---ref REF` rewrites all of them at once; `python -m utils.repo show` lists them.
+address, and README's clone command uses it too. `python -m tools.repo set URL
+--ref REF` rewrites all of them at once; `python -m tools.repo show` lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import argparse
 import json
 import re
 from pathlib import Path
+
+from utils.config import ProjectError, report_errors
 
 NOTEBOOK = "S18_UNet.ipynb"
 PAIRED_SCRIPT = "S18_UNet.py"
@@ -41,7 +43,7 @@ def normalize_url(url: str) -> str:
     """`https://github.com/NAME/REPO` from a GitHub address (.git, / dropped)."""
     match = GITHUB_URL.fullmatch(url.strip())
     if match is None:
-        raise ValueError(
+        raise ProjectError(
             f"{url!r} is not a GitHub repository address; Colab opens notebooks "
             "from GitHub only, so give https://github.com/NAME/REPO."
         )
@@ -60,18 +62,23 @@ def read_addresses(root: str | Path = ".") -> dict[str, dict[str, str]]:
     """Every place the address is written -> {"url": ..., "ref": ...} found there.
 
     Places are named "FILE PLACE" (e.g. "README.md badge"); a badge gives both
-    the URL and the ref, the other places one of them. Raises ValueError
-    naming a place whose text is missing.
+    the URL and the ref, the other places one of them. Raises ProjectError
+    naming a place whose text (or file) is missing.
     """
     found = {}
     for name, patterns in PATTERNS.items():
-        text = _text_of(Path(root) / name)
+        path = Path(root) / name
+        if not path.is_file():
+            raise ProjectError(
+                f"{path} is missing: run the command in the repository's root."
+            )
+        text = _text_of(path)
         for place, pattern in patterns.items():
             match = pattern.search(text)
             if match is None:
-                raise ValueError(
+                raise ProjectError(
                     f"{name} has no {place} with the repository's address; "
-                    "restore it from git before running `python -m utils.repo set`."
+                    "restore it from git before running `python -m tools.repo set`."
                 )
             groups = match.groupdict()
             if pattern is BADGE:  # the badge holds NAME/REPO only
@@ -98,13 +105,13 @@ def _rewrite(text: str, url: str, ref: str) -> str:
 def set_repo(url: str, ref: str = "main", root: str | Path = ".") -> str:
     """Write `url` at `ref` into the notebook, its paired script and README.
 
-    Returns the normalised URL; raises ValueError for a non-GitHub URL or a
+    Returns the normalised URL; raises ProjectError for a non-GitHub URL or a
     ref with characters that cannot appear in a branch, tag or commit.
     """
     url = normalize_url(url)
     read_addresses(root)  # every place must be there before any file changes
     if not REF_CHARS.fullmatch(ref):
-        raise ValueError(f"{ref!r} is not a branch, tag or commit name.")
+        raise ProjectError(f"{ref!r} is not a branch, tag or commit name.")
     root = Path(root)
     for name in (PAIRED_SCRIPT, README):
         path = root / name
@@ -122,20 +129,49 @@ def set_repo(url: str, ref: str = "main", root: str | Path = ".") -> str:
     return url
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """`utils.train.OneLineParser`, without importing TensorFlow with it.
+
+    This command edits three text files; loading TensorFlow would take it
+    seconds and fill its output with TensorFlow's start-up log.
+    """
+
+    def error(self, message: str):
+        raise ProjectError(f"{message}; see {self.prog} --help")
+
+
+def build_parser() -> OneLineParser:
+    """The `set` and `show` commands and their flags."""
+    parser = OneLineParser(
+        prog="python -m tools.repo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{set,show}", help="what to do"
+    )
+    setter = commands.add_parser(
+        "set",
+        help="write the address everywhere",
+        description="Write URL at REF into the notebook, its paired script and README.",
+    )
+    setter.add_argument("url", help="the repository, https://github.com/NAME/REPO")
+    setter.add_argument(
+        "--ref",
+        default="main",
+        metavar="REF",
+        help="branch, tag or commit (default %(default)s)",
+    )
+    commands.add_parser("show", help="print the address found in each place")
+    return parser
+
+
+@report_errors
 def main(argv: list[str] | None = None) -> None:
     """`set URL [--ref REF]` rewrites the address; `show` prints every place."""
-    parser = argparse.ArgumentParser(prog="python -m utils.repo", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    setter = commands.add_parser("set", help="write the address everywhere")
-    setter.add_argument("url", help="https://github.com/NAME/REPO")
-    setter.add_argument("--ref", default="main", help="branch, tag or commit")
-    commands.add_parser("show", help="print the address found in each place")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "set":
-        try:
-            url = set_repo(args.url, args.ref)
-        except ValueError as error:
-            parser.error(str(error))
+        url = set_repo(args.url, args.ref)
         print(f"Set {url} at {args.ref} in {PAIRED_SCRIPT}, {NOTEBOOK}, {README}.")
     for place, groups in read_addresses().items():
         print(f"{place}: {' @ '.join(groups.values())}")

@@ -1,13 +1,15 @@
 """Training recipes compared: the ablation table and the learning curve.
 
-`python -m utils.ablation lines --data-dir DIR --split random --out runs/ablation`
+`python -m tools.ablation lines --data-dir DIR --split random --out runs/ablation`
 trains (or reloads) each line of `CHANGES` for every seed into
 OUT/<line>/seed<k>/ and writes ablation_runs.csv, ablation.csv and ablation.md
-into OUT. `python -m utils.ablation curve ... --counts 40 80 160 [--full-line
+into OUT. `python -m tools.ablation curve ... --counts 40 80 160 [--full-line
 LINE]` does the same for the learning curve (OUT/curve/n<count>/seed<k>/,
 learning_curve.csv/.png); `report` tabulates the finished lines again, copies
 the tables into results/, draws the curve from there into images/ and, with
---readme, fills README's ablation block.
+--page, fills the ablation block of that page (docs/ablation.md).
+`report --from-record results --page docs/ablation.md` renders the block from
+tables already saved, training, copying and drawing nothing.
 """
 
 from __future__ import annotations
@@ -15,27 +17,50 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 if __name__ == "__main__":
     # Run as a command: load TensorFlow with its start-up log muted before
     # the imports below load it.
-    from utils.quiet import start_tensorflow_quietly
+    from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
 
 import pandas as pd
 
-from utils.ablation_report import BEGIN, END, format_ablation, render_ablation
-from utils.ablation_report import save_results
-from utils.cli import report_errors
-from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, load_config
-from utils.figures import save_figures
-from utils.files import read_json
-from utils.plots_compare import plot_learning_curve
-from utils.report import update_readme
-from utils.runs import RunFolder, differing_settings, is_finished, read_history
-from utils.train import config_from_args, make_parser, run_training
+from tools.ablation_report import (
+    BEGIN,
+    END,
+    format_ablation,
+    plot_learning_curve,
+    render_ablation,
+    save_results,
+)
+from tools.report import update_readme
+from utils.config import (
+    CLASS_NAMES,
+    REFERENCE_RECIPE,
+    Config,
+    ProjectError,
+    report_errors,
+)
+from utils.plots import save_figures
+from utils.runs import (
+    RunFolder,
+    differing_settings,
+    is_finished,
+    load_config,
+    read_history,
+    read_json,
+)
+from utils.train import (
+    OneLineParser,
+    config_from_args,
+    join_negative_numbers,
+    make_parser,
+    run_training,
+)
 
 # Each line changes one thing of the line before it, starting from the
 # reference's recipe (Adam 1e-3, cross-entropy, no augmentation). "no-crop"
@@ -54,14 +79,14 @@ CHANGES = (
     ("peak-lr", "+ peak learning rate 3e-3", dict(learning_rate=3e-3)),
 )
 # The ablation command's own options; the rest are the training flags.
-OWN_OPTIONS = "what seeds lines counts full_line save images readme".split()
+OWN_OPTIONS = "what seeds lines counts full_line save images page from_record".split()
 
 
 def line_overrides(name: str) -> dict:
     """The config fields of ablation line `name`: its change and all before it."""
     names = [line for line, _, _ in CHANGES]
     if name not in names:
-        raise ValueError(f"ablation line must be one of {names}, got {name!r}")
+        raise ProjectError(f"ablation line must be one of {names}, got {name!r}")
     overrides: dict = {}
     for line, _, change in CHANGES[: names.index(name) + 1]:
         overrides.update(change)
@@ -135,9 +160,9 @@ def tabulate_lines(out: Path) -> pd.DataFrame:
         for run_dir in finished_runs(out / name)
     ]
     if not rows:
-        raise FileNotFoundError(
+        raise ProjectError(
             f"{out} holds no finished ablation run: train the lines first "
-            "(python -m utils.ablation lines ... --out OUT), then report that OUT."
+            "(python -m tools.ablation lines ... --out OUT), then report that OUT."
         )
     pd.DataFrame(rows).to_csv(out / "ablation_runs.csv", index=False)
     # Every line keeps its row, run or not, so each reads against the one above.
@@ -174,7 +199,7 @@ def run_curve(
     if full_line:
         full = finished_runs(out / full_line)
         if not full:
-            raise ValueError(
+            raise ProjectError(
                 f"{out / full_line} holds no finished run to give the curve's "
                 "full-data point: train that line first, or leave --full-line out."
             )
@@ -193,7 +218,7 @@ def check_same_recipe(config: Config, other: Config, run_dir: Path) -> None:
     """Refuse a run whose settings differ from `config`'s beyond seed and size."""
     differ = differing_settings(config, other, {"seed", "train_images"})
     if differ:
-        raise ValueError(
+        raise ProjectError(
             f"{run_dir} was trained with another recipe ({', '.join(differ)}), "
             "so it cannot join this curve: move it out of the way, or name the "
             "line of this recipe (--full-line)."
@@ -208,40 +233,114 @@ def draw_curve(results: Path, images: Path) -> None:
         save_figures(images, {"learning_curve": plot_learning_curve(table)}, dpi=120)
 
 
+def build_parser() -> OneLineParser:
+    """The ablation's own flags, then every training flag (`utils.train`)."""
+    prog = "python -m tools.ablation"
+    parser = OneLineParser(
+        prog=prog,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[make_parser(prog, add_help=False)],
+    )
+    names = [name for name, _, _ in CHANGES]
+    add = parser.add_argument
+    add(
+        "what",
+        choices=["lines", "curve", "report"],
+        help="train the lines, train the learning curve, or report them",
+    )
+    add(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[42, 43],
+        metavar="N",
+        help="seeds of every line or curve size (default 42 43)",
+    )
+    add(
+        "--lines",
+        nargs="+",
+        default=names,
+        choices=names,
+        metavar="LINE",
+        help=f"lines: which to train (default all: {' '.join(names)})",
+    )
+    add(
+        "--counts",
+        type=int,
+        nargs="+",
+        default=[40, 80, 160],
+        metavar="N",
+        help="curve: training-set sizes (default 40 80 160)",
+    )
+    add(
+        "--full-line",
+        choices=names,
+        metavar="LINE",
+        help="curve: the ablation line giving the full-data point",
+    )
+    add(
+        "--save",
+        default="results",
+        metavar="DIR",
+        help="report: tables go here (default %(default)s)",
+    )
+    add(
+        "--images",
+        default="images",
+        metavar="DIR",
+        help="report: the figure's folder (default %(default)s)",
+    )
+    add(
+        "--page",
+        "--readme",
+        dest="page",
+        metavar="FILE",
+        help="report: the Markdown page whose ablation block to fill "
+        "(docs/ablation.md)",
+    )
+    add(
+        "--from-record",
+        metavar="DIR",
+        help="report: render from the tables saved in DIR (e.g. results); "
+        "train, copy and draw nothing",
+    )
+    return parser
+
+
 @report_errors
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m utils.ablation {lines,curve,report} [flags]`."""
-    prog = "python -m utils.ablation"
-    parser = argparse.ArgumentParser(
-        prog=prog, parents=[make_parser(prog, add_help=False)]
-    )
-    add = parser.add_argument
-    add("what", choices=["lines", "curve", "report"])
-    add("--seeds", type=int, nargs="+", default=[42, 43])
-    add("--lines", nargs="+", default=[n for n, _, _ in CHANGES])
-    add("--counts", type=int, nargs="+", default=[40, 80, 160])
-    add("--full-line", help="curve: the ablation line giving the full-data point")
-    add("--save", default="results", help="report: tables go here")
-    add("--images", default="images", help="report: the figure goes here")
-    add("--readme", help="report: README whose ablation block to fill")
-    options = vars(parser.parse_args(argv))
+    """Entry point of `python -m tools.ablation {lines,curve,report} [flags]`."""
+    argv = join_negative_numbers(sys.argv[1:] if argv is None else list(argv))
+    options = vars(build_parser().parse_args(argv))
     args = argparse.Namespace(**{k: options.pop(k) for k in OWN_OPTIONS})
     config = config_from_args(options)
     out = Path(config.run_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if args.what == "report":
-        # Tabulate again: lines finished or added since the last `lines` count.
-        tabulate_lines(out)
-        save_results(out, Path(args.save))
-        draw_curve(Path(args.save), Path(args.images))
-        # README links the figure relative to its own folder.
-        where = Path(args.readme).parent if args.readme else Path.cwd()
+        if args.from_record:
+            results = Path(args.from_record)
+            if not (results / "ablation_runs.csv").is_file():
+                raise ProjectError(
+                    f"{results} holds no ablation_runs.csv: point --from-record at "
+                    "a folder that `report --save` wrote, such as results."
+                )
+        else:
+            # Tabulate again: lines finished or added since the last `lines`.
+            out.mkdir(parents=True, exist_ok=True)
+            tabulate_lines(out)
+            results = Path(args.save)
+            save_results(out, results)
+            draw_curve(results, Path(args.images))
+        # The page links the figure relative to its own folder.
+        where = Path(args.page).parent if args.page else Path.cwd()
         link = Path(os.path.relpath(args.images, where))
-        section = render_ablation(Path(args.save), link)
-        if args.readme:
-            update_readme(args.readme, section, BEGIN, END)
+        section = render_ablation(results, link)
+        if args.page:
+            update_readme(args.page, section, BEGIN, END)
         print(section)
-    elif args.what == "lines":
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    if args.what == "lines":
         table = run_lines(config, out, args.lines, args.seeds)
         print(format_ablation(table))
     else:

@@ -1,8 +1,8 @@
-"""The ablation's tables and README section, built from its run records.
+"""The ablation's tables, its page's generated block and learning-curve figure.
 
-`python -m utils.ablation report --out runs/ablation --save results --readme
-README.md` copies the tables into results/ and fills README's ablation block
-from them.
+`python -m tools.ablation report --out runs/ablation --save results --page
+docs/ablation.md` copies the tables into results/ and fills that page's
+ablation block from them; every number there comes from those tables.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from utils.tables import markdown_table
+from utils.config import ProjectError
+from utils.evaluate import markdown_table
+from utils.plots import new_figure
 
 RESULT_FILES = ("ablation.csv", "ablation_runs.csv", "learning_curve.csv")
 RUN_SETTINGS = ("epochs", "batch_size", "train_images", "val_images")
@@ -34,7 +37,7 @@ def extrapolate_score(counts, scores, at):
     never passes a score of 1. Scores in [0, 1), MIN_CURVE_COUNTS+ counts.
     """
     if len(set(counts)) < MIN_CURVE_COUNTS:
-        raise ValueError(
+        raise ProjectError(
             f"a learning-curve trend needs {MIN_CURVE_COUNTS} or more training-set "
             f"sizes, got {sorted(set(counts))}: train more --counts."
         )
@@ -88,7 +91,9 @@ def describe_protocol(runs: pd.DataFrame) -> str:
     """What every ablation run shared, from the run rows of ablation_runs.csv."""
     shared = {key: sorted(runs[key].unique()) for key in RUN_SETTINGS}
     if any(len(values) != 1 for values in shared.values()):
-        raise ValueError(f"the ablation's runs differ in {shared}: retrain them alike")
+        raise ProjectError(
+            f"the ablation's runs differ in {shared}: retrain them alike"
+        )
     epochs, batch, train, val = (values[0] for values in shared.values())
     over = name_seeds(sorted(runs["seed"].unique()))
     return (
@@ -196,9 +201,10 @@ def describe_choice(runs: pd.DataFrame) -> str:
 
 
 def render_ablation(results: Path, images: Path = Path("images")) -> str:
-    """README's ablation section, built only from the tables in `results`.
+    """The ablation block (docs/ablation.md), built only from the tables in `results`.
 
-    `images` is the folder of the curve's figure, as README links it.
+    `images` is the folder of the curve's figure, as the page links it
+    (`../images` from docs/).
     """
     runs = pd.read_csv(results / "ablation_runs.csv")
     table = pd.read_csv(results / "ablation.csv", dtype={"seeds": str})
@@ -220,3 +226,44 @@ def render_ablation(results: Path, images: Path = Path("images")) -> str:
         )
         parts.append(f"![{alt}]({(images / 'learning_curve.png').as_posix()})")
     return "\n\n".join(parts)
+
+
+def plot_learning_curve(table: pd.DataFrame) -> Figure:
+    """Val mean IoU and pixel accuracy (mean, range over seeds) against images.
+
+    `table`: learning_curve.csv's rows. With MIN_CURVE_COUNTS+ sizes, a dashed
+    power law (`extrapolate_score`) carries each score on to the reference's
+    training images, where the reference's reported accuracy is marked.
+    """
+    fig = new_figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    counts = table["train_images"]
+    trend = counts.nunique() >= MIN_CURVE_COUNTS
+    ahead = np.geomspace(counts.min(), REFERENCE_TRAIN_IMAGES, 50)
+    panels = [("val_mean_iou", "val mean IoU"), ("val_pixel_accuracy", "val pixel acc")]
+    for ax, (score, label) in zip(axes, panels):
+        means = table[f"{score}_mean"]
+        ax.plot(counts, means, marker="o", color="#3b6fb6", label="measured")
+        low, high = table[f"{score}_min"], table[f"{score}_max"]
+        ax.fill_between(counts, low, high, color="#3b6fb6", alpha=0.25)
+        if trend:
+            fitted = extrapolate_score(counts, means, ahead)
+            ax.plot(ahead, fitted, "--", color="gray", label="power-law trend")
+        ticks = [*counts, REFERENCE_TRAIN_IMAGES] if trend else list(counts)
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{int(count):,}" for count in ticks])
+        ax.minorticks_off()
+        ax.set(xlabel="training images", ylabel=f"{label} (final model)")
+        ax.grid(alpha=0.3)
+    if trend:
+        axes[1].plot(
+            REFERENCE_TRAIN_IMAGES,
+            REFERENCE_VAL_ACCURACY,
+            "*",
+            color="#e8702a",
+            markersize=12,
+            label="reference (other val images)",
+        )
+    for ax in axes:
+        ax.legend(fontsize="small", loc="lower right")
+    return fig
