@@ -57,8 +57,10 @@
 # ## Setup
 #
 # On Colab, which opens only this file, clone this repository at `REPO_REF`
-# once, so that `utils` imports. Elsewhere this cell does nothing. Whoever
-# publishes the repository sets both names with `python -m tools.repo set URL`.
+# (a branch or tag) once, so that `utils` imports; to switch, delete
+# `/content/s18_unet` and run the cell again. Elsewhere this cell does nothing.
+# Whoever publishes the repository sets both names with
+# `python -m tools.repo set URL`.
 
 # %%
 import os
@@ -70,8 +72,10 @@ REPO_REF = "main"
 CHECKOUT = "/content/s18_unet"
 if "google.colab" in sys.modules:
     if not os.path.isdir(CHECKOUT):
-        subprocess.run(["git", "clone", "-q", "-b", REPO_REF, REPO_URL, CHECKOUT])
-    sys.path.insert(0, CHECKOUT)
+        clone = ["git", "clone", "-q", "-b", REPO_REF, REPO_URL, CHECKOUT]
+        subprocess.run(clone, check=True)  # git says above what went wrong
+    if CHECKOUT not in sys.path:
+        sys.path.insert(0, CHECKOUT)
 
 # %% [markdown]
 # Load TensorFlow with its native start-up log muted (GPU probing notes that

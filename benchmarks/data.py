@@ -21,7 +21,7 @@ from PIL import Image
 
 from benchmarks import PROJECT_ROOT
 from benchmarks.measure import format_cells, proc_status_mb, repeat_pairs, timed_pass
-from utils.config import ProjectError, report_errors
+from utils.config import OneLineParser, ProjectError, report_errors
 
 LOADERS = ("reference", "pipeline")
 
@@ -228,17 +228,6 @@ def format_comparison(results: dict) -> str:
             "peak RSS includes the interpreter and its libraries (TensorFlow).",
         ]
     )
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """`utils.train.OneLineParser`, without importing TensorFlow with it.
-
-    The reference loader's process runs this command too (`--child`), and its
-    memory must not include TensorFlow's.
-    """
-
-    def error(self, message: str):
-        raise ProjectError(f"{message}; see {self.prog} --help")
 
 
 def build_parser() -> OneLineParser:

@@ -38,7 +38,8 @@ from utils.data import Pair
 from utils.evaluate import markdown_table
 from utils.pipeline import make_dataset, scan_pets
 from utils.sources import make_synthetic_pets
-from utils.train import BF16_FLAGS, OneLineParser, build_model, read_cpu_flags
+from utils.config import OneLineParser
+from utils.train import BF16_FLAGS, build_model, read_cpu_flags
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "oxford_pets_mini"
 SCALING_COUNTS = (250, 500, 1000)

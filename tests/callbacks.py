@@ -7,6 +7,7 @@ import keras
 import pytest
 
 from utils import train
+from utils.config import fast_config
 
 
 class StopAfterEpoch(keras.callbacks.Callback):
@@ -54,3 +55,14 @@ def train_run(config, data, callbacks=(), model=None, verbose=0):
         model = train.build_model(config, steps_per_epoch=len(data.train))
     with extra_callbacks(*callbacks):
         return train.train_model(model, data, config, verbose=verbose)
+
+
+def tiny_config(tmp_path, **overrides):
+    """A fast config writing only under `tmp_path`: 24 pairs, 2 epochs."""
+    fields = dict(
+        cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"),
+        max_images=24,
+        epochs=2,
+    )
+    return fast_config(**{**fields, **overrides})

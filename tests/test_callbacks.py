@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.callbacks import train_run
+from tests.callbacks import tiny_config, train_run
 from utils.callbacks import (
     MONITOR,
     PATIENCE,
@@ -16,16 +16,6 @@ from utils.config import fast_config
 from utils.pipeline import make_datasets
 from utils.runs import checkpoint_folder, release_run_folder, save_config
 from utils.train import build_model
-
-
-def tiny_config(tmp_path, **overrides):
-    fields = dict(
-        cache_dir=str(tmp_path / "cache"),
-        run_dir=str(tmp_path / "run"),
-        max_images=24,
-        epochs=2,
-    )
-    return fast_config(**{**fields, **overrides})
 
 
 def test_recalibrate_batchnorm_averages_batch_statistics():

@@ -1,6 +1,7 @@
 """The notebook's shape: paired with its .py, short cells, each introduced, and
 committed with clean outputs that teach the model and the metrics."""
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -75,10 +76,10 @@ def test_only_deterministic_cells_are_checked_by_tags_not_comments(notebook):
     checked = [c for c in code_cells(notebook) if CHECKED in c.metadata.get("tags", [])]
     sources = [cell.source for cell in checked]
     assert len(checked) == 4, sources
-    assert "report.describe_recipe(" in sources[0]
+    assert "settings.describe_recipe(" in sources[0]
     assert "build_unet(img_size).count_params()" in sources[1]
-    assert "metrics.confusion_matrix(" in sources[2]
-    assert "metrics.scores_from_confusion(" in sources[3]
+    assert "evaluate.confusion_matrix(" in sources[2]
+    assert "evaluate.scores_from_confusion(" in sources[3]
     assert not any("NBVAL" in cell.source for cell in code_cells(notebook))
 
 
@@ -93,7 +94,7 @@ def test_metrics_are_defined_and_the_data_explained(notebook):
 def test_model_code_is_shown_from_the_source(notebook):
     sources = "\n".join(cell.source for cell in code_cells(notebook))
     for name in MODEL_FUNCTIONS:
-        assert f"lesson.source_markdown({name})" in sources
+        assert f"notebook.source_markdown({name})" in sources
 
 
 def test_committed_outputs_show_the_model_code_and_the_run(notebook):
@@ -113,3 +114,34 @@ def test_committed_outputs_have_no_stderr_and_no_traceback(notebook):
 def test_committed_cells_ran_once_in_order(notebook):
     counts = [cell.execution_count for cell in code_cells(notebook)]
     assert counts == list(range(1, len(counts) + 1))
+
+
+def test_keras_compile_and_fit_are_in_plain_view(notebook):
+    sources = [cell.source for cell in code_cells(notebook)]
+    compile_cell = next(s for s in sources if s.startswith("model.compile("))
+    for argument in ("optimizer=", "loss=", "metrics="):
+        assert argument in compile_cell
+    fit_cell = next(s for s in sources if s.startswith("model.fit("))
+    for argument in (
+        "data.train",
+        "validation_data=data.val",
+        "epochs=config.epochs",
+        "callbacks=callbacks",
+    ):
+        assert argument in fit_cell
+    assert any(s.startswith("callbacks = make_callbacks(") for s in sources)
+
+
+def test_committed_run_trained_every_epoch_and_the_variants(notebook):
+    """The saved outputs come from a real training, not from a loaded run."""
+    outputs = {cell.source: output_text(cell) for cell in code_cells(notebook)}
+    fit = next(
+        text for source, text in outputs.items() if source.startswith("model.fit(")
+    )
+    assert "Epoch 1/20" in fit and "Epoch 20/20" in fit
+    shown = "\n".join(outputs.values())
+    assert "already holds a finished run" not in shown
+    budget = re.search(r"Budget per variant: (\d+) epochs", shown)
+    assert budget and int(budget[1]) >= 10
+    for variant in ("MaxPool+Transpose+CE", "StridedConv+Upsample+Dice"):
+        assert f"== {variant}: {budget[1]} epochs ==" in shown

@@ -147,3 +147,35 @@ def test_run_without_a_trained_epoch_is_not_saved_as_finished(workspace, tmp_pat
     with pytest.raises(ValueError, match="logged no training epoch"):
         finish_run(model, config)
     assert not (tmp_path / "run" / "final.keras").exists()
+
+
+class ObserveStart(keras.callbacks.Callback):
+    """Record, as each epoch begins, its number, the optimizer's step count
+    and the weights: what a resumed run starts from."""
+
+    def __init__(self):
+        super().__init__()
+        self.starts = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.starts.append((epoch, step, self.model.get_weights()))
+
+
+def test_resume_continues_from_the_backup_not_from_scratch(workspace, tmp_path):
+    """A run stopped after epoch 1 of 2 resumes at epoch 2 with the backup's
+    weights and optimizer step; a restart would begin at epoch 1, step 0."""
+    config, data = copy_run(workspace, tmp_path, "stopped")
+    saved = build_model(config, steps_per_epoch=len(data.train))
+    saved.optimizer.build(saved.trainable_variables)
+    saved.load_weights(tmp_path / "run" / "backup" / "latest.weights.h5")
+    observe = ObserveStart()
+    history = fit(config, data, [observe])
+    [(epoch, step, weights)] = observe.starts
+    assert (epoch, step) == (1, len(data.train))
+    for resumed, backed_up in zip(weights, saved.get_weights(), strict=True):
+        np.testing.assert_array_equal(resumed, backed_up)
+    assert history["epoch"].tolist() == [0, 1]
+    # The first epoch's log row is the stopped run's, kept, not trained again.
+    stopped = read_history(workspace[0] / "stopped")
+    assert history["loss"].iloc[0] == stopped["loss"].iloc[0]

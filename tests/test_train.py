@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.callbacks import RecordEpochs, StopAfterEpoch, train_run
+from tests.callbacks import tiny_config, RecordEpochs, StopAfterEpoch, train_run
 from utils import evaluate, train
 from utils.config import fast_config
 from utils.evaluate import load_model
@@ -22,16 +22,6 @@ from utils.train import (
     parse_args,
     train_model,
 )
-
-
-def tiny_config(tmp_path, **overrides):
-    fields = dict(
-        cache_dir=str(tmp_path / "cache"),
-        run_dir=str(tmp_path / "run"),
-        max_images=24,
-        epochs=2,
-    )
-    return fast_config(**{**fields, **overrides})
 
 
 @pytest.fixture

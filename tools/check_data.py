@@ -16,7 +16,7 @@ if __name__ == "__main__":
 from utils.config import report_errors
 from utils.data import split_pairs
 from utils.pipeline import scan_pets
-from utils.train import OneLineParser
+from utils.config import OneLineParser
 
 
 @report_errors

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from utils.config import ProjectError, report_errors
 from utils.sources import PETS_ARCHIVES, download_pets, extract_tar_safely
-from utils.train import OneLineParser
+from utils.config import OneLineParser
 
 STEMS = Path(__file__).with_name("oxford_pets_mini.txt")
 SPLIT_FILES = ("trainval", "test")

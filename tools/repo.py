@@ -13,7 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from utils.config import ProjectError, report_errors
+from utils.config import OneLineParser, ProjectError, report_errors
 
 NOTEBOOK = "S18_UNet.ipynb"
 PAIRED_SCRIPT = "S18_UNet.py"
@@ -127,17 +127,6 @@ def set_repo(url: str, ref: str = "main", root: str | Path = ".") -> str:
     text = json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True)
     path.write_text(text + "\n", encoding="utf-8")
     return url
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """`utils.train.OneLineParser`, without importing TensorFlow with it.
-
-    This command edits three text files; loading TensorFlow would take it
-    seconds and fill its output with TensorFlow's start-up log.
-    """
-
-    def error(self, message: str):
-        raise ProjectError(f"{message}; see {self.prog} --help")
 
 
 def build_parser() -> OneLineParser:

@@ -40,7 +40,7 @@ from utils.runs import (
     read_json,
     write_text_atomically,
 )
-from utils.train import OneLineParser
+from utils.config import OneLineParser
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 HEADLINE_BEGIN, HEADLINE_END = "<!-- headline:begin -->", "<!-- headline:end -->"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import functools
@@ -21,15 +22,9 @@ CLASS_COLORS = ("#e8702a", "#3b6fb6", "#f2d13a")
 
 # Environment variables the notebook honours, so CI and headless runs can steer
 # it without editing a cell: variable -> Config field.
-ENV_FIELDS = {
-    "S18_DATA_DIR": "data_dir",
-    "S18_SPLIT": "split",
-    "S18_MAX_IMAGES": "max_images",
-    "S18_RUN_DIR": "run_dir",
-    "S18_VARIANT_EPOCHS": "variant_epochs",
-    "S18_EARLY_STOPPING": "early_stopping",
-    "S18_PRECISION": "precision",
-}
+ENV_FIELDS = dict(S18_DATA_DIR="data_dir", S18_SPLIT="split", S18_RUN_DIR="run_dir")
+ENV_FIELDS |= dict(S18_MAX_IMAGES="max_images", S18_VARIANT_EPOCHS="variant_epochs")
+ENV_FIELDS |= dict(S18_EARLY_STOPPING="early_stopping", S18_PRECISION="precision")
 ENV_FAST = "S18_FAST"
 # What an on/off environment variable may say (in any case).
 SWITCH_ON, SWITCH_OFF = ("1", "true", "yes"), ("0", "false", "no")
@@ -45,30 +40,14 @@ OPTION_CHOICES = {
     "precision": ("auto", "float32", "bfloat16", "float16"),
 }
 # Whole-number fields and their smallest value; None is allowed where noted.
-COUNTS = {
-    "img_size": 16,
-    "batch_size": 1,
-    "epochs": 1,
-    "variant_epochs": 1,
-    "warmup_epochs": 0,
-    "seed": 0,
-    "split_seed": 0,
-    "precise_bn_images": 1,
-    "max_images": 1,
-    "train_images": 1,
-}
+COUNTS = dict(img_size=16, batch_size=1, epochs=1, variant_epochs=1, warmup_epochs=0)
+COUNTS |= dict(seed=0, split_seed=0, precise_bn_images=1, max_images=1, train_images=1)
 OPTIONAL_COUNTS = {"max_images", "train_images"}
 SWITCHES = {"early_stopping", "precise_bn", "jit_compile", "fast"}
 
 # The reference notebook's training recipe: `Config(**REFERENCE_RECIPE)` trains it.
-REFERENCE_RECIPE = dict(
-    learning_rate=1e-3,
-    optimizer="adam",
-    weight_decay=0.0,
-    schedule="constant",
-    loss="ce",
-    augment="none",
-)
+REFERENCE_RECIPE = dict(learning_rate=1e-3, optimizer="adam", weight_decay=0.0)
+REFERENCE_RECIPE |= dict(schedule="constant", loss="ce", augment="none")
 
 
 class ProjectError(ValueError):
@@ -76,6 +55,13 @@ class ProjectError(ValueError):
 
     Commands print it as one line and exit with code 2 (`report_errors`).
     """
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the flag (exit code 2)."""
+
+    def error(self, message: str):
+        raise ProjectError(f"{message}; see {self.prog} --help")
 
 
 def report_errors(main: Callable) -> Callable:
@@ -197,16 +183,9 @@ class Config:
 
 def fast_config(**overrides) -> Config:
     """Settings for CI and smoke tests: tiny synthetic data, few short epochs."""
-    fields = dict(
-        fast=True,
-        img_size=32,
-        batch_size=8,
-        epochs=6,
-        variant_epochs=2,
-        max_images=256,
-        precision="float32",  # the same numbers on every CPU
-    )
-    fields.update(overrides)
+    fields = dict(fast=True, img_size=32, batch_size=8, epochs=6, variant_epochs=2)
+    # float32: the same numbers on every CPU.
+    fields |= dict(max_images=256, precision="float32") | overrides
     if "run_dir" not in fields:
         # A fresh name each time: a fast run is a test, never resumed. The
         # folder is made only when a run writes into it.
@@ -218,10 +197,7 @@ def fast_config(**overrides) -> Config:
 def config_from_env(env: dict | None = None, **overrides) -> Config:
     """Build the Config from `S18_*` environment variables plus explicit overrides."""
     env = os.environ if env is None else env
-    fields: dict = {}
-    for variable, field in ENV_FIELDS.items():
-        if env.get(variable):
-            fields[field] = read_env(env, variable, field)
+    fields = {f: read_env(env, v, f) for v, f in ENV_FIELDS.items() if env.get(v)}
     fields.update(overrides)
     if env.get(ENV_FAST) and read_switch(env, ENV_FAST):
         return fast_config(**fields)

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 if __name__ == "__main__":
-    # Run as a command: load TensorFlow with its start-up log muted before
-    # the imports below load it.
+    # Run as a command: mute TensorFlow's start-up log before the imports load it.
     from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
@@ -23,18 +22,12 @@ if __name__ == "__main__":
 import keras
 import numpy as np
 import pandas as pd
+from keras import ops
 
 import utils.losses  # noqa: F401 (so saved models find the project's losses)
 from utils.config import CLASS_NAMES, ProjectError, report_errors
-from utils.runs import (
-    RunFolder,
-    check_keras_file,
-    damaged_file_error,
-    load_config,
-    write_text_atomically,
-)
-
-RULES = {"l": "---", "r": "---:"}  # Markdown's default (left) and right alignment
+from utils.runs import RunFolder, check_keras_file, damaged_file_error, load_config
+from utils.runs import write_text_atomically
 
 
 @keras.saving.register_keras_serializable(package="s18")
@@ -46,34 +39,27 @@ class DiceScore(keras.metrics.IoU):
     """
 
     def result(self):
-        cm = keras.ops.cast(self.total_cm, "float32")
-        true_positives = keras.ops.diag(cm)
-        denominator = keras.ops.sum(cm, axis=0) + keras.ops.sum(cm, axis=1)
-        ids = keras.ops.convert_to_tensor(self.target_class_ids, dtype="int32")
-        true_positives = keras.ops.take(true_positives, ids)
-        denominator = keras.ops.take(denominator, ids)
-        valid = keras.ops.cast(denominator > 0, "float32")
-        dice = 2 * true_positives / keras.ops.maximum(denominator, 1.0)
-        return keras.ops.sum(dice * valid) / keras.ops.maximum(
-            keras.ops.sum(valid), 1.0
-        )
+        cm = ops.cast(self.total_cm, "float32")
+        ids = ops.convert_to_tensor(self.target_class_ids, dtype="int32")
+        true_positives = ops.take(ops.diag(cm), ids)
+        denominator = ops.take(ops.sum(cm, axis=0) + ops.sum(cm, axis=1), ids)
+        valid = ops.cast(denominator > 0, "float32")
+        dice = 2 * true_positives / ops.maximum(denominator, 1.0)
+        return ops.sum(dice * valid) / ops.maximum(ops.sum(valid), 1.0)
 
 
 def make_metrics(class_names: tuple[str, ...] = CLASS_NAMES) -> list:
     """Pixel accuracy, mean IoU, and per-class IoU and Dice, all on logits."""
     num_classes = len(class_names)
     common = dict(num_classes=num_classes, sparse_y_pred=False)
-    metrics = [
+    return [
         keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
         keras.metrics.MeanIoU(name="mean_iou", **common),
+    ] + [
+        metric(target_class_ids=[class_id], name=f"{kind}_{name}", **common)
+        for class_id, name in enumerate(class_names)
+        for kind, metric in (("iou", keras.metrics.IoU), ("dice", DiceScore))
     ]
-    for class_id, name in enumerate(class_names):
-        ids = [class_id]
-        metrics.append(
-            keras.metrics.IoU(target_class_ids=ids, name=f"iou_{name}", **common)
-        )
-        metrics.append(DiceScore(target_class_ids=ids, name=f"dice_{name}", **common))
-    return metrics
 
 
 def confusion_matrix(
@@ -118,10 +104,8 @@ def scores_from_confusion(
 
 def image_scores(mask: np.ndarray, pred_mask: np.ndarray, num_classes: int) -> dict:
     """Pixel accuracy and mean IoU of one (H, W) mask against its prediction."""
-    scores = scores_from_confusion(
-        confusion_matrix(mask, pred_mask, num_classes),
-        tuple(map(str, range(num_classes))),
-    )
+    cm = confusion_matrix(mask, pred_mask, num_classes)
+    scores = scores_from_confusion(cm, tuple(map(str, range(num_classes))))
     return {"accuracy": scores["pixel_accuracy"], "mean_iou": scores["mean_iou"]}
 
 
@@ -148,9 +132,8 @@ class Predictions:
     def take(self, indices) -> Predictions:
         """The images at `indices`, in that order, with their masks."""
         indices = list(indices)
-        return Predictions(
-            self.images[indices], self.masks[indices], self.pred_masks[indices]
-        )
+        arrays = (self.images, self.masks, self.pred_masks)
+        return Predictions(*(array[indices] for array in arrays))
 
     def confusion(self, num_classes: int) -> np.ndarray:
         """(C, C) int64 pixel counts; rows are true classes, columns predictions."""
@@ -159,12 +142,8 @@ class Predictions:
     @classmethod
     def concatenate(cls, parts: list[Predictions]) -> Predictions:
         """One Predictions holding `parts` one after the other."""
-        return cls(
-            *(
-                np.concatenate([getattr(part, field.name) for part in parts])
-                for field in dataclasses.fields(cls)
-            )
-        )
+        fields = ("images", "masks", "pred_masks")
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
 def predict_batch(model: keras.Model, images) -> np.ndarray:
@@ -204,12 +183,8 @@ def pick_examples(predictions: Predictions, stems: list[str]) -> list[int]:
     `stems` names each image of `predictions`; the release names cat breeds
     with a capital letter (Abyssinian_1) and dog breeds without (beagle_1).
     """
-    scores = np.array(
-        [
-            image_scores(mask, pred_mask, len(CLASS_NAMES))["mean_iou"]
-            for mask, pred_mask in zip(predictions.masks, predictions.pred_masks)
-        ]
-    )
+    pairs = zip(predictions.masks, predictions.pred_masks)
+    scores = [image_scores(m, p, len(CLASS_NAMES))["mean_iou"] for m, p in pairs]
     chosen: list[int] = []
     for is_cat in (True, False):
         group = [i for i, stem in enumerate(stems) if stem[:1].isupper() == is_cat]
@@ -271,13 +246,9 @@ def evaluate_model(
 
 def format_scores(scores: dict) -> str:
     """A Markdown table of the scores with the majority-class baseline beside them."""
-    always = f"(always '{scores['majority_class']}')"
+    always = f"{scores['majority_accuracy']:.4f} (always '{scores['majority_class']}')"
     rows = [
-        [
-            "pixel accuracy",
-            f"{scores['pixel_accuracy']:.4f}",
-            f"{scores['majority_accuracy']:.4f} {always}",
-        ],
+        ["pixel accuracy", f"{scores['pixel_accuracy']:.4f}", always],
         ["mean IoU", f"{scores['mean_iou']:.4f}", f"{scores['majority_mean_iou']:.4f}"],
         ["mean Dice", f"{scores['mean_dice']:.4f}", ""],
     ]
@@ -331,7 +302,8 @@ def markdown_table(
     align = align or "l" * len(header)
     if len(align) != len(header):
         raise ValueError(f"align {align!r} must give one of l, r per column")
-    lines = [header, [RULES[side] for side in align], *rows]
+    # Markdown's default (left) and right alignment.
+    lines = [header, [{"l": "---", "r": "---:"}[side] for side in align], *rows]
     texts = [[str(cell) for cell in line] for line in lines]
     # An empty cell is written '| |'.
     return "\n".join(

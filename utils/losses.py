@@ -21,8 +21,7 @@ class SoftDiceLoss(keras.losses.Loss):
 
     def __init__(self, num_classes: int = 3, smooth: float = 1.0, name="soft_dice"):
         super().__init__(name=name)
-        self.num_classes = num_classes
-        self.smooth = smooth
+        self.num_classes, self.smooth = num_classes, smooth
 
     def call(self, y_true, y_pred):
         probs = ops.softmax(ops.cast(y_pred, "float32"), axis=-1)
@@ -36,11 +35,7 @@ class SoftDiceLoss(keras.losses.Loss):
         return ops.ones(ops.shape(labels)[:1]) * (1 - ops.mean(dice))
 
     def get_config(self):
-        return {
-            "num_classes": self.num_classes,
-            "smooth": self.smooth,
-            "name": self.name,
-        }
+        return dict(num_classes=self.num_classes, smooth=self.smooth, name=self.name)
 
 
 @keras.saving.register_keras_serializable(package="s18")
@@ -49,22 +44,15 @@ class CrossEntropyDiceLoss(keras.losses.Loss):
 
     def __init__(self, num_classes: int = 3, smooth: float = 1.0, name="ce_dice"):
         super().__init__(name=name)
-        self.num_classes = num_classes
-        self.smooth = smooth
-        self.cross_entropy = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True
-        )
+        self.num_classes, self.smooth = num_classes, smooth
+        self.cross_entropy = make_loss("ce")
         self.dice = SoftDiceLoss(num_classes, smooth)
 
     def call(self, y_true, y_pred):
         return self.cross_entropy(y_true, y_pred) + self.dice(y_true, y_pred)
 
     def get_config(self):
-        return {
-            "num_classes": self.num_classes,
-            "smooth": self.smooth,
-            "name": self.name,
-        }
+        return dict(num_classes=self.num_classes, smooth=self.smooth, name=self.name)
 
 
 def make_loss(name: str, num_classes: int = 3) -> keras.losses.Loss:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 from keras import layers
 from matplotlib.figure import Figure
@@ -114,13 +116,9 @@ def _layer_label(layer) -> str:
 
 def _describe(block: list) -> str:
     """Layer labels in order, repeats merged: '2× conv 3×3 → BN'."""
-    runs: list[list] = []
-    for label in map(_layer_label, block):
-        if runs and runs[-1][0] == label:
-            runs[-1][1] += 1
-        else:
-            runs.append([label, 1])
-    return " → ".join(f"{n}× {label}" if n > 1 else label for label, n in runs)
+    runs = itertools.groupby(map(_layer_label, block))
+    counted = [(label, len(list(group))) for label, group in runs]
+    return " → ".join(f"{n}× {label}" if n > 1 else label for label, n in counted)
 
 
 def unet_blocks(model: keras.Model) -> dict[str, list[list]]:
@@ -135,8 +133,7 @@ def unet_blocks(model: keras.Model) -> dict[str, list[list]]:
     for layer in model.layers:
         if isinstance(layer, layers.InputLayer):
             continue
-        grows = _size(layer.output) > _size(layer.input)
-        if grows:
+        if _size(layer.output) > _size(layer.input):
             decoder.append([])
         if decoder:
             decoder[-1].append(layer)
@@ -169,14 +166,8 @@ def _arrow(ax, start, end, **style) -> None:
     """Arrow between the centres of two text boxes, cut at their borders."""
     props = dict(arrowstyle="-|>", color="0.3", lw=1.2, shrinkA=0, shrinkB=0)
     props.update(patchA=start.get_bbox_patch(), patchB=end.get_bbox_patch())
-    ax.annotate(
-        "",
-        (0.5, 0.5),
-        xycoords=end,
-        xytext=(0.5, 0.5),
-        textcoords=start,
-        arrowprops=dict(props, **style),
-    )
+    centres = dict(xy=(0.5, 0.5), xycoords=end, xytext=(0.5, 0.5), textcoords=start)
+    ax.annotate("", arrowprops=dict(props, **style), **centres)
 
 
 def _note(ax, x: float, y: float, text: str, ha: str = "center") -> None:
@@ -235,9 +226,8 @@ def plot_architecture(model: keras.Model) -> Figure:
     ax.set_title(f"{model.name}: {model.count_params():,} parameters")
     _, size, _, channels = model.input.shape
     source = _box(ax, 1.5, 1, f"input image {size}×{size}×{channels}", "white")
-    top = _draw_decoder(
-        ax, blocks["decoder"], _draw_encoder(ax, blocks["encoder"], source)
-    )
+    skips = _draw_encoder(ax, blocks["encoder"], source)
+    top = _draw_decoder(ax, blocks["decoder"], skips)
     logits = blocks["head"][-1].output.shape
     text = f"output {logits[1]}×{logits[2]}×{logits[3]} logits\n"
     target = _box(ax, 7.5, 1, text + _describe(blocks["head"]), "white")

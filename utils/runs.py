@@ -1,9 +1,8 @@
 """A run folder: where each file lives, files written whole, checks before reuse.
 
-Every module asks `RunFolder` for a file's place. A file is written to a
-temporary name and renamed over the real one, so a kill leaves the old file or
-the new one, never half; a damaged file is refused with one message naming it
-and what to do.
+A file is written to a temporary name and renamed over the real one, so a kill
+leaves the old file or the new one, never half; a damaged file is refused with
+one message naming it and what to do.
 """
 
 from __future__ import annotations
@@ -26,16 +25,8 @@ from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, ProjectError
 
 # Where a run is kept or which device runs it, not what it learns. Precision
 # still matters to a resume backup: check_same_run refuses a change of it there.
-WHERE_FIELDS = {
-    "run_dir",
-    "checkpoint_dir",
-    "cache_dir",
-    "extract_dir",
-    "data_dir",
-    "precision",
-    "jit_compile",
-    "variant_epochs",
-}
+WHERE_FIELDS = {"run_dir", "checkpoint_dir", "cache_dir", "extract_dir", "data_dir"}
+WHERE_FIELDS |= {"precision", "jit_compile", "variant_epochs"}
 
 
 class RunFolder:
@@ -62,19 +53,15 @@ class RunFolder:
 
 
 def checkpoint_folder(config: Config) -> RunFolder:
-    """The folder of a run's resume backup and of the copy of its config.json.
-
-    `checkpoint_dir` if set (a Drive folder outlives the runtime), else the run
-    folder itself.
-    """
+    """The folder of a run's resume backup and config copy: the run folder, or
+    `checkpoint_dir` if set (a Drive folder outlives the runtime)."""
     return RunFolder(config.checkpoint_dir or config.run_dir)
 
 
 def partial_path(path: str | Path) -> Path:
     """Where `path` is written before it replaces the real file (same suffixes)."""
-    path = Path(path)
     # The same name ending, as Keras checks `.keras` and `.weights.h5` suffixes.
-    return path.with_name(f".partial-{path.name}")
+    return Path(path).with_name(f".partial-{Path(path).name}")
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
@@ -123,8 +110,7 @@ def read_json(path: str | Path, advice: str) -> dict:
 
 def save_config(config: Config, path: str | Path) -> None:
     """Write the config as JSON so a run folder records how it was made."""
-    text = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
-    write_text_atomically(path, text)
+    write_text_atomically(path, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
 
 
 def load_config(path: str | Path) -> Config:
@@ -137,8 +123,7 @@ def load_config(path: str | Path) -> Config:
         raise ProjectError(f"{path} holds a run with other classes. {advice}")
     if "mixed_precision" in fields:  # before the precision setting
         fields["precision"] = "float16" if fields.pop("mixed_precision") else "float32"
-    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(Config)})
-    if unknown:
+    if unknown := sorted(set(fields) - {f.name for f in dataclasses.fields(Config)}):
         raise ProjectError(
             f"{path} has settings this code does not know ({', '.join(unknown)}): "
             f"it was written by another version. {advice}"
@@ -155,13 +140,11 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
     advice = "Delete it (and the run's backup folder) to train that run again."
+    # EmptyDataError: blank lines only, no header at all.
+    errors = (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError)
     try:
         history = pd.read_csv(path)
-    except (
-        UnicodeDecodeError,
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,  # blank lines only: no header at all
-    ) as error:
+    except errors as error:
         raise damaged_file_error(path, error, advice) from None
     if "epoch" not in history:
         raise damaged_file_error(path, KeyError("no 'epoch' column"), advice)
@@ -189,35 +172,29 @@ def check_same_run(run_dir: Path, config: Config) -> None:
             "Delete it, or choose another run_dir / checkpoint_dir."
         )
     saved = load_config(path)
-    differ = differing_settings(saved, config)
-    if differ:
+    if differ := differing_settings(saved, config):
         raise ProjectError(
             f"{run_dir} holds a run with other settings ({', '.join(differ)}). "
             "Choose another run_dir (S18_RUN_DIR, --out) or delete that folder."
         )
-    if is_finished(run_dir) or saved.precision == config.precision:
-        return
     backup = backup_home.backup
-    raise ProjectError(
-        f"The resume backup in {backup} was trained in {saved.precision} and "
-        f"this run uses {config.precision}; the optimizer's state does not carry "
-        f"over. Continue in {saved.precision} (config.precision, --precision), "
-        f"or delete {backup} to start again."
-    )
+    if not is_finished(run_dir) and saved.precision != config.precision:
+        raise ProjectError(
+            f"The resume backup in {backup} was trained in {saved.precision} and "
+            f"this run uses {config.precision}; the optimizer's state does not "
+            f"carry over. Continue in {saved.precision} (config.precision, "
+            f"--precision), or delete {backup} to start again."
+        )
 
 
 def check_same_data(run_dir: str | Path, record: dict) -> None:
     """Refuse to reuse a run folder whose data record differs from `record`."""
     path = RunFolder(run_dir).data_record
-    advice = "Delete it: the next run writes it again from the data."
-
-    def what_was_read(record: dict) -> dict:
-        # Where the images lie may change (another mount); what was read may not.
-        return {key: value for key, value in record.items() if key != "data_dir"}
-
-    if path.is_file() and what_was_read(read_json(path, advice)) != what_was_read(
-        record
-    ):
+    if not path.is_file():
+        return
+    saved = read_json(path, "Delete it: the next run writes it again from the data.")
+    # Where the images lie may change (another mount); what was read may not.
+    if {**saved, "data_dir": None} != {**record, "data_dir": None}:
         raise ProjectError(
             f"{run_dir} holds a run on other data ({path} differs). Choose another "
             "run_dir (S18_RUN_DIR, --out) or delete that folder."
@@ -273,21 +250,8 @@ def check_keras_file(path: Path, advice: str) -> None:
         raise damaged_file_error(path, ValueError(f"bad member {bad}"), advice)
 
 
-def check_h5_file(path: Path, advice: str) -> None:
-    """Refuse an HDF5 weights file that h5py cannot open (truncated, corrupt)."""
-    try:
-        with h5py.File(path, "r") as weights:
-            weights.visit(lambda name: None)  # walks every object header
-    except (OSError, RuntimeError, KeyError) as error:
-        raise damaged_file_error(path, error, advice) from None
-
-
 def check_run_files(run_dir: Path, config: Config) -> None:
-    """Refuse, with one message naming the file and the choice, a damaged run file.
-
-    A half-written last row of history.csv (a kill while logging, before that
-    epoch's backup) is dropped: the resumed run trains and logs it again.
-    """
+    """Refuse, with one message naming the file and the choice, a damaged run file."""
     folder, backup_home = RunFolder(run_dir), checkpoint_folder(config)
     backup = backup_home.backup
     restart = f"Delete {backup} to restart training from epoch 1."
@@ -296,14 +260,21 @@ def check_run_files(run_dir: Path, config: Config) -> None:
     metadata = backup / "training_metadata.json"
     if metadata.is_file() and "epoch" not in read_json(metadata, restart):
         raise damaged_file_error(metadata, KeyError("no 'epoch'"), restart)
-    if (backup / "latest.weights.h5").is_file():
-        check_h5_file(backup / "latest.weights.h5", restart)
+    weights = backup / "latest.weights.h5"
+    if weights.is_file():
+        try:
+            with h5py.File(weights, "r") as file:
+                file.visit(lambda name: None)  # walks every object header
+        except (OSError, RuntimeError, KeyError) as error:
+            raise damaged_file_error(weights, error, restart) from None
     for path in (folder.config, backup_home.config):
         if path.is_file():
             load_config(path)
     if folder.best.is_file():
         check_keras_file(folder.best, "Delete it: the next better epoch rewrites it.")
     if folder.history.is_file():
+        # A half-written last row (a kill while logging, before that epoch's
+        # backup) is dropped: the resumed run trains and logs it again.
         text = folder.history.read_bytes()
         if text and not text.endswith(b"\n"):
             folder.history.write_bytes(text[: text.rfind(b"\n") + 1])
@@ -329,41 +300,29 @@ def check_trained(model: keras.Model, run_dir: Path) -> None:
 
 
 def describe_machine() -> dict:
-    """CPU model and flags, core count, GPUs, TensorFlow version: machine.json."""
+    """CPU model, core count, GPUs and TensorFlow version: machine.json."""
     import tensorflow as tf
 
-    cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
     names = [line.split(":", 1)[1].strip() for line in lines if "model name" in line]
+    cpu = names[0] if names else platform.processor() or platform.machine()
     gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
-    return {
-        "cpu": names[0] if names else cpu,
-        "cores": os.cpu_count(),
-        "gpus": gpus,
-        "tensorflow": tf.__version__,
-    }
+    return dict(cpu=cpu, cores=os.cpu_count(), gpus=gpus, tensorflow=tf.__version__)
 
 
 def save_run_record(data, run_dir: str | Path) -> None:
-    """Write data.json (split sizes, skipped files) and machine.json into the run.
-
-    `data` is a `pipeline.PetData`.
-    """
+    """Write data.json (split sizes, skipped files) of `data`, a `pipeline.PetData`,
+    and machine.json into the run."""
     run = RunFolder(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     report = data.report
-    summary = {
-        "data_dir": report.data_dir.name,
-        "valid_pairs": len(report.pairs),
-        "skipped": report.skipped,
-        "splits": data.sizes(),
-        "eval_split": data.eval_split,
-    }
+    summary = dict(data_dir=report.data_dir.name, valid_pairs=len(report.pairs))
+    summary |= dict(skipped=report.skipped, splits=data.sizes())
+    summary["eval_split"] = data.eval_split
     check_same_data(run.path, summary)
     write_text_atomically(run.data_record, json.dumps(summary, indent=2) + "\n")
-    machine = json.dumps(describe_machine(), indent=2) + "\n"
-    write_text_atomically(run.machine, machine)
+    write_text_atomically(run.machine, json.dumps(describe_machine(), indent=2) + "\n")
 
 
 def describe_hardware(machine: dict) -> str:
@@ -381,13 +340,13 @@ def describe_run(run_dir: str | Path) -> str:
         read_json(path, advice) for path in (run.config, run.data_record, run.machine)
     )
     folder = Path(data["data_dir"]).name
-    source = f"real images from `{folder}`"
-    if config.get("fast"):
-        source = f"synthetic pets (fast mode) in `{folder}`"
+    source = (
+        "synthetic pets (fast mode) in" if config.get("fast") else "real images from"
+    )
     sizes = " / ".join(f"{name} {count}" for name, count in data["splits"].items())
     return (
-        f"**Run:** {data['valid_pairs']} {source}, split '{config['split']}' "
-        f"(seed {config['split_seed']}): {sizes} images; {config['epochs']} "
-        f"epochs, batch {config['batch_size']}; {describe_hardware(machine)}; "
-        f"TensorFlow {machine['tensorflow']}."
+        f"**Run:** {data['valid_pairs']} {source} `{folder}`, split "
+        f"'{config['split']}' (seed {config['split_seed']}): {sizes} images; "
+        f"{config['epochs']} epochs, batch {config['batch_size']}; "
+        f"{describe_hardware(machine)}; TensorFlow {machine['tensorflow']}."
     )

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":
-    # Run as a command: load TensorFlow with its start-up log muted before
-    # the imports below load it.
+    # Run as a command: mute TensorFlow's start-up log before the imports load it.
     from utils.config import start_tensorflow_quietly
 
     start_tensorflow_quietly()
@@ -27,34 +26,16 @@ import keras
 import pandas as pd
 
 from utils.callbacks import MONITOR, PATIENCE, make_callbacks
-from utils.config import (
-    CLASS_NAMES,
-    OPTION_CHOICES,
-    Config,
-    ProjectError,
-    config_from_env,
-    report_errors,
-)
-from utils.evaluate import (
-    evaluate_model,
-    format_scores,
-    load_model,
-    make_metrics,
-    save_evaluation,
-)
+from utils.config import CLASS_NAMES, OPTION_CHOICES, Config, ProjectError
+from utils.config import OneLineParser, config_from_env, report_errors
+from utils.evaluate import evaluate_model, format_scores, load_model, make_metrics
+from utils.evaluate import save_evaluation
 from utils.losses import make_loss
 from utils.model import build_unet
 from utils.pipeline import PetData, make_datasets
-from utils.runs import (
-    RunFolder,
-    check_trained,
-    checkpoint_folder,
-    is_finished,
-    read_history,
-    release_run_folder,
-    write_atomically,
-    write_text_atomically,
-)
+from utils.runs import RunFolder, check_trained, checkpoint_folder, is_finished
+from utils.runs import read_history, release_run_folder, write_atomically
+from utils.runs import write_text_atomically
 
 POLICIES = {
     "float32": "float32",
@@ -142,11 +123,9 @@ def make_schedule(config: Config, steps_per_epoch: int | None = None):
     if not steps_per_epoch:
         raise ProjectError("schedule='cosine' needs the number of steps per epoch")
     warmup = config.warmup_epochs * steps_per_epoch
+    decay_steps = max(config.epochs * steps_per_epoch - warmup, 1)
     return keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=max(config.epochs * steps_per_epoch - warmup, 1),
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
+        0.0, decay_steps, warmup_target=config.learning_rate, warmup_steps=warmup
     )
 
 
@@ -167,14 +146,9 @@ def build_model(config: Config, steps_per_epoch: int | None = None) -> keras.Mod
 
     `steps_per_epoch` (batches per epoch) is needed by the cosine schedule.
     """
+    choices = (config.dropout, config.downsample, config.upsample)
     with precision_policy(config.precision):
-        model = build_unet(
-            config.img_size,
-            len(CLASS_NAMES),
-            config.dropout,
-            config.downsample,
-            config.upsample,
-        )
+        model = build_unet(config.img_size, len(CLASS_NAMES), *choices)
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss=make_loss(config.loss, len(CLASS_NAMES)),
@@ -217,14 +191,11 @@ def train_model(
         model.set_weights(load_model(RunFolder(config.run_dir).final).get_weights())
         return read_history(config.run_dir)
     callbacks = make_callbacks(config, data, preview)
-    model.fit(
-        data.train,
-        validation_data=data.val,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
+    # shuffle=False: the tf.data pipeline shuffles.
+    fit = dict(
+        epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
     )
+    model.fit(data.train, validation_data=data.val, **fit)
     return finish_run(model, config)
 
 
@@ -266,13 +237,6 @@ FLAGS = (
 )
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line naming the flag (exit code 2)."""
-
-    def error(self, message: str):
-        raise ProjectError(f"{message}; see {self.prog} --help")
-
-
 def make_parser(
     prog: str = "python -m utils.train", add_help: bool = True
 ) -> argparse.ArgumentParser:
@@ -288,12 +252,9 @@ def make_parser(
     for name, choices in OPTION_CHOICES.items():
         text = f"one of {', '.join(choices)} (default {getattr(Config(), name)})"
         parser.add_argument(f"--{name}", choices=choices, help=text, metavar="NAME")
-    parser.add_argument(
-        "--early-stopping",
-        action=argparse.BooleanOptionalAction,
-        dest="early_stopping",
-        help=f"stop after {PATIENCE} epochs without a better {MONITOR}",
-    )
+    stop = f"stop after {PATIENCE} epochs without a better {MONITOR}"
+    switch = argparse.BooleanOptionalAction
+    parser.add_argument("--early-stopping", action=switch, help=stop)
     parser.add_argument("--fast", action="store_true", help="tiny synthetic data")
     return parser
 
@@ -306,13 +267,9 @@ def join_negative_numbers(argv: list[str]) -> list[str]:
     """
     joined: list[str] = []
     for arg in argv:
-        previous = joined[-1] if joined else ""
-        if (
-            previous.startswith("--")
-            and "=" not in previous
-            and is_negative_number(arg)
-        ):
-            joined[-1] = f"{previous}={arg}"
+        last = joined[-1] if joined else ""
+        if last.startswith("--") and "=" not in last and is_negative_number(arg):
+            joined[-1] = f"{last}={arg}"
         else:
             joined.append(arg)
     return joined
