@@ -390,13 +390,3 @@ def test_commands_list_the_training_flags_in_their_help(command, capsys):
         command(["--help"])
     text = capsys.readouterr().out
     assert "--learning-rate" in text and "--augment" in text and "--out" in text
-
-
-@pytest.mark.skipif(
-    not (ROOT / "results" / "ablation.csv").is_file(),
-    reason="no committed ablation",
-)
-def test_readme_ablation_block_matches_committed_results():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert block == render_ablation(ROOT / "results", Path("images"))

@@ -49,6 +49,7 @@ def test_recalibrate_batchnorm_turns_dropout_off():
     assert model.layers[0].rate == 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precise_bn", [True, False])
 def test_logged_validation_describes_the_model_then(tmp_path, precise_bn):
     config = tiny_config(tmp_path, split="random", precise_bn=precise_bn)

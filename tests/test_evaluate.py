@@ -225,8 +225,8 @@ def test_predict_image_gives_one_mask():
 
 def test_head_takes_the_first_images():
     predictions = Predictions(rgb_pixels(), TRUTH, PREDICTED)
-    first = predictions.head(2)
-    assert len(first) == 2 and len(predictions.head(0)) == 0
+    first = predictions.take(range(2))
+    assert len(first) == 2 and len(predictions.take([])) == 0
     np.testing.assert_array_equal(first.images, predictions.images[:2])
     np.testing.assert_array_equal(first.pred_masks, PREDICTED[:2])
 

@@ -149,6 +149,7 @@ def test_f3_damaged_history_is_refused_by_name(tmp_path, content):
 # F4 ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["finished", "interrupted"])
 def test_f4_refused_run_rewrites_no_record(tmp_path, stage):
     config = tiny_config(tmp_path, epochs=2 if stage == "interrupted" else 1)
@@ -532,6 +533,7 @@ def test_keras_file_with_cut_weights_and_empty_metadata_are_named(tmp_path):
 # Partial: resuming without the original checkpoint_dir -------------------------
 
 
+@pytest.mark.slow
 def test_resume_without_original_checkpoint_dir_is_refused(tmp_path):
     drive = tmp_path / "drive"
     config = tiny_config(tmp_path, epochs=2, checkpoint_dir=str(drive))

@@ -13,6 +13,9 @@ from utils.pipeline import make_datasets
 from utils.runs import read_history
 from utils.train import build_model, finish_run
 
+# Every test here trains, or kills and resumes, a run.
+pytestmark = pytest.mark.slow
+
 
 class PoisonWeights(keras.callbacks.Callback):
     """Make the weights NaN after the first batch, as a diverging run would."""

@@ -124,6 +124,7 @@ def test_headless_command_fills_run_folder_and_beats_baseline(tmp_path, capsys):
     assert "majority-class baseline" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
     config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "elsewhere"))
     data = make_datasets(config)
@@ -140,6 +141,7 @@ def test_interrupted_run_resumes_from_last_finished_epoch(tmp_path):
     assert metadata["epoch"] == config.epochs
 
 
+@pytest.mark.slow
 def test_finished_run_is_loaded_not_retrained(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
@@ -154,6 +156,7 @@ def test_finished_run_is_loaded_not_retrained(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_with_same_predictions(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
@@ -166,6 +169,7 @@ def test_saved_model_reloads_with_same_predictions(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_same_seed_same_split_and_first_epoch_loss(tmp_path):
     losses, splits = [], []
     for run in range(2):
@@ -186,6 +190,7 @@ def test_parse_args_overrides_defaults(monkeypatch):
     assert not config.fast and parse_args(["--fast"]).fast
 
 
+@pytest.mark.slow
 def test_run_folder_with_other_settings_is_refused(tmp_path):
     config = tiny_config(tmp_path, epochs=1)
     data = make_datasets(config)
@@ -195,6 +200,7 @@ def test_run_folder_with_other_settings_is_refused(tmp_path):
         train_run(other, data)
 
 
+@pytest.mark.slow
 def test_foreign_backup_is_refused(tmp_path):
     config = tiny_config(tmp_path, checkpoint_dir=str(tmp_path / "drive"))
     checkpoint_folder(config).backup.mkdir(parents=True)
@@ -214,6 +220,7 @@ def test_repeated_epoch_row_keeps_the_last(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_finished_run_evaluates_again_as_logged(tmp_path, capsys):
     config = tiny_config(tmp_path, epochs=1, split="random")
     data = make_datasets(config)

@@ -30,6 +30,7 @@ def test_running_mean_batchnorm_is_the_mean_of_batch_statistics():
     assert norm.momentum == 0.99
 
 
+@pytest.mark.slow
 def test_check_command_reproduces_the_logged_scores(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--fast", "--max-images", "24", "--epochs", "2", "--out", str(out)]

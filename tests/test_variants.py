@@ -126,6 +126,7 @@ def trained(tmp_path_factory):
     shutil.rmtree(root)
 
 
+@pytest.mark.slow
 def test_run_variants_writes_table(trained):
     config, data, table = trained
     out = config.run_dir + "/variants"
@@ -150,6 +151,7 @@ def test_run_variants_writes_table(trained):
     assert markdown.count("| StridedConv+Upsample+Dice | 9,427,619 |") == 1
 
 
+@pytest.mark.slow
 def test_second_call_reuses_finished_runs(trained, monkeypatch):
     config, data, table = trained
     run_dirs = [variant_config(config, name).run_dir for name in TRAINED]
@@ -162,6 +164,7 @@ def test_second_call_reuses_finished_runs(trained, monkeypatch):
     assert [open(f, "rb").read() for f in files] == stamps
 
 
+@pytest.mark.slow
 def test_histories_and_curves(trained):
     config, _, _ = trained
     histories = load_variant_histories(config)
@@ -172,6 +175,7 @@ def test_histories_and_curves(trained):
     assert all(len(ax.lines) == len(TRAINED) for ax in fig.axes)
 
 
+@pytest.mark.slow
 def test_predictions_and_grid(trained):
     config, data, _ = trained
     images, masks = take_examples(data.val, 3)
@@ -188,6 +192,7 @@ def test_predictions_and_grid(trained):
     assert len(fig.legends) == 1
 
 
+@pytest.mark.slow
 def test_command_reuses_runs_and_writes_figures(trained, monkeypatch, capsys):
     config, _, _ = trained
     # Only the trained pair, so the command reloads instead of training.
@@ -203,6 +208,7 @@ def test_command_reuses_runs_and_writes_figures(trained, monkeypatch, capsys):
         assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_each_variant_log_starts_with_its_name(trained, monkeypatch, capsys):
     config, data, _ = trained
     monkeypatch.setattr(keras.Model, "fit", refuse_fit)

@@ -85,7 +85,7 @@ def test_prev_and_next_buttons_stay_inside_the_split(splits):
 
 
 def test_viewer_skips_empty_splits_and_needs_one(splits):
-    empty = splits["val"].head(0)
+    empty = splits["val"].take([])
     view = viewer.make_viewer({"train": empty, "val": splits["val"]})
     assert view.split_dropdown.options == ("val",)
     with pytest.raises(ValueError, match="at least one split"):
@@ -177,8 +177,8 @@ def test_handle_path_segments_a_file(small_model, tmp_path):
     "path, message",
     [
         # Only a regular file is read (not a folder, pipe or device).
-        ("missing.jpg", "Cannot read missing.jpg: not a regular file."),
-        (".", "Cannot read .: not a regular file."),
+        ("missing.jpg", "Cannot read missing.jpg: no such file."),
+        (".", "Cannot read .: not a regular file (a folder, pipe or device)."),
     ],
 )
 def test_handle_path_explains_a_bad_path(small_model, capsys, path, message):

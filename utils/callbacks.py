@@ -1,8 +1,4 @@
-"""What runs around `model.fit`: precise BatchNorm, log, checkpoints, resume, preview.
-
-`make_callbacks` prepares the run folder and returns the list the notebook
-hands to `model.fit(..., callbacks=callbacks)`.
-"""
+"""What runs around `model.fit`: precise BN, log, checkpoints, resume, preview."""
 
 from __future__ import annotations
 
@@ -19,23 +15,10 @@ from IPython.display import display
 from keras.layers import BatchNormalization, Dropout
 
 from utils.config import Config, ProjectError
-from utils.runs import (
-    RunFolder,
-    check_run_files,
-    check_same_run,
-    checkpoint_folder,
-    damaged_file_error,
-    is_finished,
-    load_config,
-    lock_run_folder,
-    partial_path,
-    read_history,
-    save_config,
-    save_run_record,
-    write_atomically,
-    write_error,
-    write_text_atomically,
-)
+from utils.runs import RunFolder, check_run_files, check_same_run, checkpoint_folder
+from utils.runs import damaged_file_error, is_finished, load_config, lock_run_folder
+from utils.runs import partial_path, read_history, save_config, save_run_record
+from utils.runs import write_atomically, write_error, write_text_atomically
 
 MONITOR = "val_mean_iou"
 # Epochs without a better MONITOR before early stopping ends a run.
@@ -45,15 +28,12 @@ PATIENCE = 5
 def recalibrate_batchnorm(model: keras.Model, images_ds, forward=None) -> int:
     """Re-estimate every BatchNorm's moving statistics over one pass of images_ds.
 
-    `images_ds` yields (image, mask) batches, image (B, S, S, 3) float32 [0, 1].
-    With few steps per epoch the moving averages (momentum 0.99) trail the
-    weights, so inference-mode predictions lag the trained model. This sets
-    them to the exact average of the batch statistics under the current
-    weights ("precise BN"). Dropout is off during the pass, as it is when the
-    model predicts; no trainable weight changes and no random number is drawn.
-    `forward`, `make_forward(model)` kept from an earlier call, saves tracing
-    the model again. Returns the number of batches.
-    """
+    `images_ds` yields (image (B, S, S, 3) float32 [0, 1], mask) batches. With
+    few steps per epoch the moving averages (momentum 0.99) trail the weights,
+    so inference-mode predictions lag the trained model; this sets them to the
+    exact average of the batch statistics under the current weights ("precise
+    BN"), dropout off, no trainable weight changed, no random number drawn.
+    `forward`: `make_forward(model)` kept, not traced again. Returns the batches."""
     norms = [layer for layer in model.layers if isinstance(layer, BatchNormalization)]
     dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
     saved = [norm.momentum for norm in norms], [layer.rate for layer in dropouts]
@@ -95,10 +75,7 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 
     `fit` calls `on_test_begin` just before its validation pass, so the logged
     `val_*` scores, the checkpoint and the preview see the model as it would
-    predict at that moment. `stats_ds`: training images in a fixed order, not
-    augmented. Training itself is unchanged: in training mode BatchNorm uses
-    batch statistics, never the moving ones. Adds `bn_seconds` to the logs.
-    """
+    predict then. Training, on batch statistics, is unchanged. Logs `bn_seconds`."""
 
     def __init__(self, stats_ds):
         super().__init__()
@@ -131,10 +108,8 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Stop after PATIENCE epochs without a better MONITOR, counting logged ones.
-
-    A resumed run thus stops at the epoch an uninterrupted run would.
-    """
+    """Stop after PATIENCE epochs without a better MONITOR, counting logged ones:
+    a resumed run stops at the epoch an uninterrupted run would."""
 
     def __init__(self, history: pd.DataFrame):
         super().__init__(MONITOR, mode="max", patience=PATIENCE)
@@ -171,15 +146,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     A kill at any instant leaves the previous or the new epoch's weights and
     metadata, never a truncated file; between the two renames, the new weights
-    with the previous epoch number (that epoch is trained once more).
-    """
+    with the previous epoch number (that epoch is trained once more)."""
 
     def _save_model(self):
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
-        write_atomically(
-            self._weights_path,
-            lambda tmp: self.model.save_weights(str(tmp), overwrite=True),
-        )
+        save = self.model.save_weights
+        write_atomically(self._weights_path, lambda tmp: save(str(tmp), overwrite=True))
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         write_text_atomically(self._training_metadata_path, json.dumps(metadata))
 
@@ -194,15 +166,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 class LivePreview(keras.callbacks.Callback):
     """After every epoch, show the model's prediction on one image in place.
 
-    image (S, S, 3) float32 in [0, 1]; mask (S, S) class ids. `figure` holds the
-    latest rendering.
-    """
+    image (S, S, 3) float32 in [0, 1]; mask (S, S) class ids; `figure`: the latest."""
 
     def __init__(self, image: np.ndarray, mask: np.ndarray):
         super().__init__()
         self.image, self.mask = image, mask
-        self.figure = None
-        self._handle = None
+        self.figure = self._handle = None
 
     def on_train_begin(self, logs=None):
         self._handle = None  # a new display for each fit, in the cell that runs it
@@ -225,10 +194,8 @@ def prepare_run_folder(config: Config, data) -> None:
     """Make `config.run_dir` ready to train into: locked, checked, recorded.
 
     Refuses a folder of other settings or data, or with a damaged file, before
-    writing anything. Without a resume backup, files of an earlier, unfinished
-    start are removed, so training starts from epoch 1; with one, `fit`
-    continues from it. A finished run's record is left as it is.
-    """
+    writing anything. Without a resume backup an unfinished start's files are
+    removed (training starts from epoch 1); a finished run's record is kept."""
     run_dir = Path(config.run_dir)
     run, backup_home = RunFolder(run_dir), checkpoint_folder(config)
     try:
@@ -242,11 +209,8 @@ def prepare_run_folder(config: Config, data) -> None:
         check_same_run(run_dir, config)
     elif run.config.is_file():
         saved = load_config(run.config).checkpoint_dir
-        if (
-            saved
-            and saved != config.checkpoint_dir
-            and RunFolder(saved).backup.is_dir()
-        ):
+        moved = saved and saved != config.checkpoint_dir
+        if moved and RunFolder(saved).backup.is_dir():
             raise ProjectError(
                 f"{run.config} records its resume backup in {saved}: set "
                 "checkpoint_dir (--checkpoint-dir) to it to resume, or delete "
@@ -270,24 +234,18 @@ def make_callbacks(
     `data` is a `pipeline.PetData`; `preview` an (image, mask) pair to show
     after each epoch. Order matters: precise BN adds `bn_seconds` before the
     log writes it, and the backup comes last, so an epoch counts as done (and
-    is not redone on resume) only once it is logged and checkpointed.
-    """
+    is not redone on resume) only once it is logged and checkpointed."""
     prepare_run_folder(config, data)
     folder = RunFolder(config.run_dir)
     history = read_history(folder.path)
     best = history[MONITOR].max() if MONITOR in history else None
+    keep_best = dict(monitor=MONITOR, mode="max", save_best_only=True)
     callbacks = [PreciseBatchNorm(data.train_stats)] if config.precise_bn else []
     callbacks += [
         EpochTimer(),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(folder.history), append=True),
-        AtomicModelCheckpoint(
-            folder.best,
-            monitor=MONITOR,
-            mode="max",
-            save_best_only=True,
-            initial_value_threshold=best,
-        ),
+        AtomicModelCheckpoint(folder.best, initial_value_threshold=best, **keep_best),
     ]
     if config.early_stopping:
         callbacks.append(ResumableEarlyStopping(history))

@@ -53,8 +53,7 @@ REFERENCE_RECIPE |= dict(schedule="constant", loss="ce", augment="none")
 class ProjectError(ValueError):
     """A problem the user can fix (a setting, a file, a folder); the message says how.
 
-    Commands print it as one line and exit with code 2 (`report_errors`).
-    """
+    Commands print it as one line and exit with code 2 (`report_errors`)."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -120,23 +119,17 @@ class Config:
     """Every hyperparameter of a run.
 
     Training defaults are the best line of the recipe ablation, "no-crop"
-    (docs/ablation.md): AdamW 1e-3 with weight decay 0.05, one warm-up epoch
-    and cosine decay, cross-entropy + Dice, left-right flips; batch 32, 20
-    epochs, 128x128 as the reference. `Config(**REFERENCE_RECIPE)` trains the
-    reference's recipe instead. The split defaults to the official lists,
-    `split="random"` is the reference's 80/20. `seed` drives initialisation,
+    (docs/ablation.md); `Config(**REFERENCE_RECIPE)` trains the reference's
+    recipe, `split="random"` its 80/20 split. `seed` drives initialisation,
     shuffling and augmentation; `split_seed` the random split and synthetic
-    data, so seeds can vary on the same images. `augment`: "flip"
-    (left-right), "full" (flip, random scaled crop, colour jitter).
-    `precise_bn`: before each validation, BatchNorm statistics are
-    re-estimated on `precise_bn_images` training images, drawn once per run
-    (see `callbacks.PreciseBatchNorm`): 96, three full batches, keep the
-    pass under a tenth of an epoch on the 331-image slice (128 took 11-14 %
-    on a 2-core CPU), while each channel's statistics still average over
-    96 x 128 x 128 positions. `train_images` keeps a seeded subset of the
-    training split, for learning curves. `precision` "auto" lets
-    `train.choose_precision` pick from the device.
-    """
+    data, so seeds can vary on the same images. `precise_bn`: before each
+    validation, BatchNorm statistics are re-estimated on `precise_bn_images`
+    training images, drawn once per run (see `callbacks.PreciseBatchNorm`): 96,
+    three full batches, keep the pass under a tenth of an epoch on the 331-image
+    slice (128 took 11-14 % on a 2-core CPU), while each channel's statistics
+    still average over 96 x 128 x 128 positions. `train_images` keeps a seeded
+    subset of the training split, for learning curves. `precision` "auto" lets
+    `train.choose_precision` pick from the device."""
 
     img_size: int = 128
     batch_size: int = 32
@@ -173,8 +166,7 @@ class Config:
     def __setattr__(self, name, value):
         # The generated __init__ assigns through here too: every field is
         # checked at creation and at each later change in a notebook cell.
-        problem = field_problem(name, value)
-        if problem:
+        if problem := field_problem(name, value):
             raise ProjectError(f"Config.{name} must be {problem}, got {value!r}")
         if is_whole(value):
             value = int(value)  # a NumPy integer would not go into JSON
@@ -247,8 +239,7 @@ def start_tensorflow_quietly(level: str = "2") -> list:
     TensorFlow's C++ code writes notes straight to file descriptor 2 when it
     loads and first looks for a GPU ("Could not find cuda drivers", oneDNN),
     which a notebook shows in red; TF_CPP_MIN_LOG_LEVEL (set to `level` unless
-    set) does not reach them all. Python warnings still show. Returns the GPUs.
-    """
+    set) does not reach them all. Python warnings still show. Returns the GPUs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
     with silenced_stderr():
         import tensorflow as tf

@@ -1,8 +1,6 @@
 """The files of the Oxford-IIIT Pet release: pair them by stem, check them, split them.
 
-Every choice of the split is seeded, so the same seed gives the same split on
-any machine.
-"""
+Every choice of the split is seeded: the same seed, the same split, anywhere."""
 
 from __future__ import annotations
 
@@ -67,17 +65,14 @@ class ScanReport:
         return "\n".join(lines)
 
 
-def printable_name(name: str) -> str:
-    """`name` with bytes that are not UTF-8 shown as escapes (e.g. caf\\xe9.jpg)."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
-
-
 def list_files(folder: Path, suffixes: tuple[str, ...]) -> tuple[dict, dict]:
     """Map stem -> path for visible files with a wanted suffix; group the others."""
     found, skipped = {}, {NOT_IMAGE: [], DUPLICATE: [], BAD_NAME: []}
     for path in sorted(folder.iterdir()):
-        name = f"{folder.name}/{printable_name(path.name)}"
-        if name != f"{folder.name}/{path.name}":
+        # Bytes that are not UTF-8 shown as escapes (e.g. caf\xe9.jpg).
+        shown = os.fsencode(path.name).decode("utf-8", "backslashreplace")
+        name = f"{folder.name}/{shown}"
+        if shown != path.name:
             # TensorFlow's string tensors hold only UTF-8 names.
             skipped[BAD_NAME].append(name)
         elif path.name.startswith(".") or path.suffix.lower() not in suffixes:
@@ -102,12 +97,10 @@ def read_pair(
     """Decode one pair and check it: image (H, W, 3) uint8, trimap (H, W, 1) uint8,
     and a problem code (int32 index into PROBLEMS, 0 when valid).
 
-    Graph-safe, for tf.data maps; a file that cannot be decoded raises.
-    """
+    Graph-safe, for tf.data maps; a file that cannot be decoded raises."""
     image = decode_image(tf.io.read_file(image_path))
-    trimap = tf.numpy_function(
-        trimap_values, [tf.io.read_file(trimap_path)], tf.uint8, stateful=False
-    )
+    data = tf.io.read_file(trimap_path)
+    trimap = tf.numpy_function(trimap_values, [data], tf.uint8, stateful=False)
     trimap.set_shape((None, None, 1))
     same_size = tf.reduce_all(tf.shape(image)[:2] == tf.shape(trimap)[:2])
     # Integer values within [1, 3] are exactly {1, 2, 3}; min/max beat unique.
@@ -121,8 +114,7 @@ def trimap_values(data: bytes) -> np.ndarray:
 
     A palette PNG stores indices and a 16-bit PNG its values as they are;
     TensorFlow's decoder would turn the one into palette colours and scale the
-    other, so PIL reads them (values above 255 become 255, still invalid).
-    """
+    other, so PIL reads them (values above 255 become 255, still invalid)."""
     # tf.numpy_function passes the file's bytes as a 0-d object array.
     trimap = Image.open(io.BytesIO(np.asarray(data).item()))
     if trimap.mode not in ("L", "P", "I", "I;16", "I;16B"):
@@ -158,10 +150,7 @@ def check_pair(pair: Pair) -> str | None:
 
 
 def find_pairs(data_dir: str | Path) -> tuple[list[Pair], dict[str, list[str]]]:
-    """Pair image and trimap files by stem, without decoding them.
-
-    Returns the candidate pairs (sorted by stem) and the other files by reason.
-    """
+    """Candidate pairs by stem (sorted), not decoded, and the other files by reason."""
     data_dir = Path(data_dir)
     image_dir, trimap_dir = data_dir / "images", data_dir / "annotations" / "trimaps"
     if not image_dir.is_dir() or not trimap_dir.is_dir():
@@ -176,10 +165,9 @@ def find_pairs(data_dir: str | Path) -> tuple[list[Pair], dict[str, list[str]]]:
     skipped[NO_TRIMAP] = sorted(set(images) - set(trimaps))
     skipped[NO_IMAGE] = sorted(set(trimaps) - set(images))
     pairs = [Pair(s, images[s], trimaps[s]) for s in sorted(images) if s in trimaps]
-    skipped[TOO_LARGE] = [
-        p.stem for p in pairs if too_large(p.image) or too_large(p.trimap)
-    ]
-    return [pair for pair in pairs if pair.stem not in skipped[TOO_LARGE]], skipped
+    large = [p.stem for p in pairs if too_large(p.image) or too_large(p.trimap)]
+    skipped[TOO_LARGE] = large
+    return [pair for pair in pairs if pair.stem not in large], skipped
 
 
 def build_report(
@@ -190,14 +178,11 @@ def build_report(
 ) -> ScanReport:
     """The scan report, given the problem code of every decodable candidate.
 
-    A candidate without a code failed to decode; `check_pair` names the file.
-    """
+    A candidate without a code failed to decode; `check_pair` names the file."""
     pairs = []
     for pair in candidates:
-        if pair.stem in codes:
-            reason = PROBLEMS[codes[pair.stem]]
-        else:
-            reason = check_pair(pair) or BAD_IMAGE
+        code = codes.get(pair.stem)
+        reason = (check_pair(pair) or BAD_IMAGE) if code is None else PROBLEMS[code]
         if reason:
             skipped.setdefault(reason, []).append(pair.stem)
         else:
@@ -220,8 +205,7 @@ def parse_split_line(line: str) -> str:
     """The stem of one split-list line: 'Abyssinian_1 1 1 1' -> 'Abyssinian_1'.
 
     The release follows the stem with three numbers (class, species, breed);
-    a stem may itself hold spaces, so only those trailing numbers are cut.
-    """
+    a stem may itself hold spaces, so only those trailing numbers are cut."""
     words = line.split()
     if len(words) > 3 and all(word.isdigit() for word in words[-3:]):
         return line.strip().rsplit(maxsplit=3)[0]
@@ -254,8 +238,7 @@ def split_pairs(
     trainval.txt, train = the rest. 'random': the reference's protocol, a seeded
     split of all pairs into train and val (no test; evaluate on val).
     `max_images` keeps a seeded subset of the usable pairs before splitting.
-    `skipped` (a scan report's) receives what the official split leaves out.
-    """
+    `skipped` (a scan report's) receives what the official split leaves out."""
     rng = np.random.default_rng(seed)
     by_stem = {pair.stem: pair for pair in pairs}
     if split == "official":
@@ -292,11 +275,7 @@ def report_split_drops(
     """Add to `skipped` the valid pairs in no split list and the listed stems
     with no files at all (listed stems with broken files are reported already)."""
     # Skipped files are named "images/<stem>.jpg" or by stem.
-    known = {
-        Path(name).stem if "/" in name else name
-        for names in skipped.values()
-        for name in names
-    }
+    known = {Path(n).stem if "/" in n else n for ns in skipped.values() for n in ns}
     absent = sorted(s for s in listed - set(by_stem) if s not in known)
     unlisted = sorted(set(by_stem) - listed)
     for reason, stems in ((LISTED_ABSENT, absent), (NOT_LISTED, unlisted)):

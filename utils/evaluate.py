@@ -1,9 +1,7 @@
 """Score a segmentation: metrics, one prediction pass over a split, saved scores.
 
-Keras's IoU metrics plus the Dice score Keras lacks, logged while training;
-the confusion matrix, IoU and Dice of a whole split, computed from kept
-predictions. `python -m utils.evaluate RUN_DIR` re-scores a saved run.
-"""
+Keras's IoU metrics plus the Dice score Keras lacks, logged while training.
+`python -m utils.evaluate RUN_DIR` re-scores a saved run."""
 
 from __future__ import annotations
 
@@ -35,8 +33,7 @@ class DiceScore(keras.metrics.IoU):
     """Dice (F1) of the target classes, 2 TP / (2 TP + FP + FN), from logits.
 
     It reuses the confusion matrix that keras.metrics.IoU accumulates; classes
-    absent from both truth and prediction are left out of the mean, as in IoU.
-    """
+    absent from both truth and prediction are left out of the mean, as in IoU."""
 
     def result(self):
         cm = ops.cast(self.total_cm, "float32")
@@ -77,8 +74,7 @@ def scores_from_confusion(
     """Pixel accuracy, per-class IoU and Dice, their means, majority baseline.
 
     A class absent from both truth and prediction has no IoU/Dice (NaN) and
-    is left out of the means, as keras.metrics.MeanIoU does.
-    """
+    is left out of the means, as keras.metrics.MeanIoU does."""
     cm = np.asarray(cm, dtype=np.float64)
     tp, truth, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -114,8 +110,7 @@ class Predictions:
     """A split's images, true masks and predicted masks, in the dataset's order.
 
     images (N, S, S, 3) uint8 0..255, the pixels the pipeline divides by 255;
-    masks, pred_masks (N, S, S) uint8 class ids.
-    """
+    masks, pred_masks (N, S, S) uint8 class ids."""
 
     images: np.ndarray
     masks: np.ndarray
@@ -125,19 +120,11 @@ class Predictions:
         """Number of images."""
         return len(self.images)
 
-    def head(self, count: int) -> Predictions:
-        """The first `count` images with their masks."""
-        return self.take(range(min(count, len(self))))
-
     def take(self, indices) -> Predictions:
         """The images at `indices`, in that order, with their masks."""
         indices = list(indices)
         arrays = (self.images, self.masks, self.pred_masks)
         return Predictions(*(array[indices] for array in arrays))
-
-    def confusion(self, num_classes: int) -> np.ndarray:
-        """(C, C) int64 pixel counts; rows are true classes, columns predictions."""
-        return confusion_matrix(self.masks, self.pred_masks, num_classes)
 
     @classmethod
     def concatenate(cls, parts: list[Predictions]) -> Predictions:
@@ -162,8 +149,7 @@ def predict_image(model: keras.Model, image: np.ndarray) -> np.ndarray:
 def predict_batches(model: keras.Model, ds) -> Iterator[Predictions]:
     """Run `model` once on each batch of `ds`; yield each batch's Predictions.
 
-    `ds` yields (image (B, S, S, 3) float32 [0, 1], mask (B, S, S, 1)) batches.
-    """
+    `ds` yields (image (B, S, S, 3) float32 [0, 1], mask (B, S, S, 1)) batches."""
     for image, mask in ds:
         # The pipeline divides uint8 pixels by 255, so rounding restores them
         # exactly, in a quarter of the memory.
@@ -181,31 +167,24 @@ def pick_examples(predictions: Predictions, stems: list[str]) -> list[int]:
     """The indices of the lowest, median and highest mean IoU, cats then dogs.
 
     `stems` names each image of `predictions`; the release names cat breeds
-    with a capital letter (Abyssinian_1) and dog breeds without (beagle_1).
-    """
+    with a capital letter (Abyssinian_1) and dog breeds without (beagle_1)."""
     pairs = zip(predictions.masks, predictions.pred_masks)
     scores = [image_scores(m, p, len(CLASS_NAMES))["mean_iou"] for m, p in pairs]
     chosen: list[int] = []
     for is_cat in (True, False):
         group = [i for i, stem in enumerate(stems) if stem[:1].isupper() == is_cat]
         ranked = sorted(group, key=lambda i: (scores[i], stems[i]))
-        for index in ranked[:1] + ranked[len(ranked) // 2 :][:1] + ranked[-1:]:
-            if index not in chosen:
-                chosen.append(index)
-    return chosen
-
-
-def breed(stem: str) -> str:
-    """The breed in a release file's stem: 'great_pyrenees_12' -> 'great_pyrenees'."""
-    return stem.rsplit("_", 1)[0]
+        chosen += ranked[:1] + ranked[len(ranked) // 2 :][:1] + ranked[-1:]
+    return list(dict.fromkeys(chosen))  # each index once, first place kept
 
 
 def pick_upload_example(pairs: list, names: list[str]) -> Path:
     """The image of the first pair whose breed none of `names` shows (else not one
     of `names`): a photo the figures do not already show."""
-    shown = {breed(name) for name in names}
+    # A release stem is the breed and a number: 'great_pyrenees_12'.
+    shown = {name.rsplit("_", 1)[0] for name in names}
     fresh = [pair for pair in pairs if pair.stem not in names]
-    other = [pair for pair in fresh if breed(pair.stem) not in shown]
+    other = [pair for pair in fresh if pair.stem.rsplit("_", 1)[0] not in shown]
     return (other or fresh or pairs)[0].image
 
 
@@ -219,18 +198,12 @@ def history_table(history: pd.DataFrame) -> pd.DataFrame:
     return table.round({"seconds": 1} | {c: 4 for c in columns[:-1]})
 
 
-def confusion_scores(cm: np.ndarray, class_names: tuple[str, ...]) -> dict:
-    """`scores_from_confusion` of the (C, C) counts, plus them under "confusion"."""
-    scores = scores_from_confusion(cm, class_names)
-    scores["confusion"] = cm.tolist()
-    return scores
-
-
 def score_predictions(
     predictions: Predictions, class_names: tuple[str, ...] = CLASS_NAMES
 ) -> dict:
     """The scores of `evaluate_model` from a split already predicted."""
-    return confusion_scores(predictions.confusion(len(class_names)), class_names)
+    cm = confusion_matrix(predictions.masks, predictions.pred_masks, len(class_names))
+    return scores_from_confusion(cm, class_names) | {"confusion": cm.tolist()}
 
 
 def evaluate_model(
@@ -240,8 +213,8 @@ def evaluate_model(
     # Batch by batch, for callers that need no images: none are kept.
     cm = np.zeros((len(class_names),) * 2, dtype=np.int64)
     for batch in predict_batches(model, ds):
-        cm += batch.confusion(len(class_names))
-    return confusion_scores(cm, class_names)
+        cm += confusion_matrix(batch.masks, batch.pred_masks, len(class_names))
+    return scores_from_confusion(cm, class_names) | {"confusion": cm.tolist()}
 
 
 def format_scores(scores: dict) -> str:
@@ -262,18 +235,14 @@ def format_scores(scores: dict) -> str:
 def format_confusion(scores: dict) -> str:
     """The confusion matrix as a Markdown table (rows true, columns predicted)."""
     names = list(scores["iou"])
-    rows = [
-        [name, *(f"{c:,}" for c in counts)]
-        for name, counts in zip(names, scores["confusion"])
-    ]
+    rows = [[n, *(f"{c:,}" for c in row)] for n, row in zip(names, scores["confusion"])]
     header = ["true \\ predicted", *names]
     return markdown_table(header, rows, align="l" + "r" * len(names))
 
 
 def save_evaluation(scores: dict, run_dir: str | Path, split: str) -> Path:
     """Save the scores on `split` as JSON and Markdown; return the JSON file's path."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     path = RunFolder(run_dir).evaluation(split)
     write_text_atomically(path, json.dumps(dict(scores, split=split), indent=2) + "\n")
     text = f"# Evaluation on the {split} split\n\n{format_scores(scores)}\n\n"
@@ -315,9 +284,7 @@ def markdown_table(
 def main(argv: list[str] | None = None) -> None:
     """Command line: reload a run's final model and evaluate it on its held-out split.
 
-    `python -m utils.evaluate RUN_DIR` prints Keras's loss and metrics and the
-    scores table for the split the run was evaluated on, rebuilt from its config.
-    """
+    `python -m utils.evaluate RUN_DIR`: Keras's loss and metrics, then the scores."""
     from utils.pipeline import make_datasets
 
     parser = argparse.ArgumentParser(prog="python -m utils.evaluate")

@@ -16,8 +16,7 @@ class SoftDiceLoss(keras.losses.Loss):
 
     y_true: (B, H, W) or (B, H, W, 1) int class ids; y_pred: (B, H, W, C) logits.
     Dice is taken per class over the whole batch, then averaged over classes;
-    `smooth` keeps a class absent from truth and prediction at Dice 1, not NaN.
-    """
+    `smooth` keeps a class absent from truth and prediction at Dice 1, not NaN."""
 
     def __init__(self, num_classes: int = 3, smooth: float = 1.0, name="soft_dice"):
         super().__init__(name=name)

@@ -126,8 +126,7 @@ def unet_blocks(model: keras.Model) -> dict[str, list[list]]:
 
     Encoder blocks end with their downsampling layer (the last encoder block
     is the bottleneck); decoder blocks start with their upsampling layer; the
-    head is what follows the last decoder block's usual layers.
-    """
+    head is what follows the last decoder block's usual layers."""
     encoder: list[list] = []
     decoder: list[list] = []
     for layer in model.layers:
@@ -175,10 +174,23 @@ def _note(ax, x: float, y: float, text: str, ha: str = "center") -> None:
     ax.text(x, y, text, ha=ha, va="center", fontsize=7.5, style="italic", color="0.25")
 
 
-def _draw_encoder(ax, blocks: list[list], source) -> dict:
-    """Encoder boxes down the left, the bottleneck at the bottom; {size: box}."""
-    depth, boxes, label = len(blocks) - 1, {}, ""
-    for i, block in enumerate(blocks):
+def plot_architecture(model: keras.Model) -> Figure:
+    """Schematic of a U-Net drawn from its own layers: filters and size per block.
+
+    Encoder down the left, bottleneck at the bottom, decoder up the right and
+    skip connections across; any depth, downsampling or upsampling works."""
+    blocks = unet_blocks(model)
+    depth = len(blocks["encoder"]) - 1
+    fig = new_figure(figsize=(10, 1.1 * depth + 2.4))
+    ax = fig.subplots()
+    ax.set(xlim=(-0.6, 9.6), ylim=(-depth - 0.5, 1.5))
+    ax.set_axis_off()
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters")
+    _, size, _, channels = model.input.shape
+    source = _box(ax, 1.5, 1, f"input image {size}×{size}×{channels}", "white")
+    # Encoder boxes down the left, the bottleneck at the bottom: {size: box}.
+    skips, label = {}, ""
+    for i, block in enumerate(blocks["encoder"]):
         shrinks = _size(block[-1].output) < _size(block[-1].input)
         text = _block_text(block, block[-1] if shrinks else None)
         if i < depth:
@@ -188,15 +200,10 @@ def _draw_encoder(ax, blocks: list[list], source) -> dict:
             target = _box(ax, 4.5, -i, f"bottleneck · {text}", "#ddd0ee")
             _note(ax, 2.75, 0.35 - i, label, "right")
         _arrow(ax, source, target)
-        boxes[_size(block[0].input)], source = target, target
+        skips[_size(block[0].input)], source = target, target
         label = _layer_label(block[-1]) if shrinks else ""
-    return boxes
-
-
-def _draw_decoder(ax, blocks: list[list], skips: dict):
-    """Decoder boxes up the right, level with their skips; returns the top box."""
-    source = skips[min(skips)]
-    for block in blocks:
+    # Decoder boxes up the right, level with their skips, from the bottleneck.
+    for block in blocks["decoder"]:
         size = _size(block[0].output)
         y = -list(skips).index(size)
         target = _box(ax, 7.5, y, _block_text(block, block[0]), "#f7dcc4")
@@ -208,28 +215,8 @@ def _draw_decoder(ax, blocks: list[list], skips: dict):
             _arrow(ax, skips[size], target, ls="--")
             _note(ax, 4.5, y + 0.15, "skip connection: concatenate")
         source = target
-    return source
-
-
-def plot_architecture(model: keras.Model) -> Figure:
-    """Schematic of a U-Net drawn from its own layers: filters and size per block.
-
-    Encoder down the left, bottleneck at the bottom, decoder up the right and
-    skip connections across; any depth, downsampling or upsampling works.
-    """
-    blocks = unet_blocks(model)
-    depth = len(blocks["encoder"]) - 1
-    fig = new_figure(figsize=(10, 1.1 * depth + 2.4))
-    ax = fig.subplots()
-    ax.set(xlim=(-0.6, 9.6), ylim=(-depth - 0.5, 1.5))
-    ax.set_axis_off()
-    ax.set_title(f"{model.name}: {model.count_params():,} parameters")
-    _, size, _, channels = model.input.shape
-    source = _box(ax, 1.5, 1, f"input image {size}×{size}×{channels}", "white")
-    skips = _draw_encoder(ax, blocks["encoder"], source)
-    top = _draw_decoder(ax, blocks["decoder"], skips)
     logits = blocks["head"][-1].output.shape
     text = f"output {logits[1]}×{logits[2]}×{logits[3]} logits\n"
     target = _box(ax, 7.5, 1, text + _describe(blocks["head"]), "white")
-    _arrow(ax, top, target)
+    _arrow(ax, source, target)
     return fig

@@ -1,8 +1,7 @@
 """The notebook's helpers: Colab (Drive, widgets), the CPU estimate, lesson text.
 
 The repository itself is fetched by the notebook's first cell, before any of
-this can be imported.
-"""
+this can be imported."""
 
 from __future__ import annotations
 
@@ -81,11 +80,9 @@ def use_drive_storage(
 ) -> bool:
     """On Colab, put runs and archives under `drive_dir`, extracted data locally.
 
-    Sets config.run_dir, cache_dir (on Drive, kept across runtimes) and
-    extract_dir (`local_dir`: Drive's mount is slow with thousands of small
-    files). Returns False, changing nothing, outside Colab or without a
-    `drive_dir`.
-    """
+    Sets config.run_dir and cache_dir (on Drive, kept across runtimes) and
+    extract_dir (`local_dir`: Drive is slow with thousands of small files).
+    Returns False, changing nothing, outside Colab or without `drive_dir`."""
     if not drive_dir or not in_colab(modules):
         return False
     drive = {"modules": modules, "mount": mount, "drive_root": drive_root}
@@ -102,8 +99,7 @@ def cpu_cost_notice(config: Config | None = None, results: Path = RESULTS) -> st
     re-read for precise BN stay in proportion): the committed run's median
     epoch (results/history.csv) per training image of its split
     (results/data.json), times the full release's training images; the model
-    trains `config.epochs` epochs, each variant `config.variant_epochs`.
-    """
+    trains `config.epochs` epochs, each variant `config.variant_epochs`."""
     config = config or Config()
     read = {name: json.loads((results / f"{name}.json").read_text()) for name in RECORD}
     median = pd.read_csv(results / "history.csv")["seconds"].median()
@@ -129,8 +125,7 @@ def source_markdown(*functions) -> str:
     """The source of each function as one fenced Python block (Markdown).
 
     Read with inspect from the module the model is built from, so what the
-    notebook shows cannot drift from what it runs.
-    """
+    notebook shows cannot drift from what it runs."""
     sources = [inspect.getsource(function).rstrip() for function in functions]
     return "```python\n" + "\n\n\n".join(sources) + "\n```"
 
@@ -149,8 +144,7 @@ def summarize_findings(scores: dict, variants: pd.DataFrame | None = None) -> st
     """What a run learned, where it fails, what the variants showed (Markdown).
 
     scores as from evaluate.evaluate_model (with "confusion"); variants as from
-    variants.run_variants (columns variant, val_mean_iou).
-    """
+    variants.run_variants (columns variant, val_mean_iou)."""
     iou = scores["iou"]
     weakest, strongest = min(iou, key=iou.get), max(iou, key=iou.get)
     true, predicted, share = worst_confusion(scores)

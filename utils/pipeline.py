@@ -1,7 +1,6 @@
 """From pairs to batches: decode, check and cache once, then shuffle, augment, batch.
 
-`python -m tools.check_data DIR` prints the validation report of a folder.
-"""
+`python -m tools.check_data DIR` prints the validation report of a folder."""
 
 from __future__ import annotations
 
@@ -12,40 +11,19 @@ import numpy as np
 import tensorflow as tf
 
 from utils.config import Config, ProjectError
-from utils.data import (
-    Pair,
-    ScanReport,
-    build_report,
-    decode_image,
-    find_pairs,
-    read_pair,
-    split_pairs,
-    stats_pairs,
-    subset_train,
-)
+from utils.data import Pair, ScanReport, build_report, decode_image, find_pairs
+from utils.data import read_pair, split_pairs, stats_pairs, subset_train
 from utils.sources import locate_data
 
 AUTOTUNE = tf.data.AUTOTUNE
-SCAN_SIZE = 16  # pixels a side while only validating
 
 
 def pairs_dataset(pairs: list[Pair]) -> tf.data.Dataset:
     """A dataset of (stem, image path, trimap path) strings, one per pair."""
-    columns = zip(*[(p.stem, str(p.image), str(p.trimap)) for p in pairs])
-    columns = list(columns) or [[], [], []]
+    columns = list(zip(*[(p.stem, str(p.image), str(p.trimap)) for p in pairs]))
     # An explicit string dtype keeps an empty list of pairs valid.
-    return tf.data.Dataset.from_tensor_slices(
-        tuple(tf.constant(column, tf.string) for column in columns)
-    )
-
-
-def collect_codes(codes: tf.data.Dataset) -> dict[str, int]:
-    """Run a dataset of (stem, problem code) elements to a dict stem -> code."""
-    return {
-        stem.decode(): int(code)
-        for stems, batch_codes in codes.batch(256).as_numpy_iterator()
-        for stem, code in zip(stems, batch_codes)
-    }
+    tensors = tuple(tf.constant(c, tf.string) for c in columns or [[], [], []])
+    return tf.data.Dataset.from_tensor_slices(tensors)
 
 
 def resize_image(image: tf.Tensor, img_size: int) -> tf.Tensor:
@@ -67,9 +45,7 @@ def load_example(
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Read one pair: image uint8 (S, S, 3), mask uint8 (S, S, 1), problem code.
 
-    The code is `read_pair`'s (0 when valid); the mask of an invalid pair is
-    meaningless.
-    """
+    The code is `read_pair`'s (0 when valid; otherwise the mask is meaningless)."""
     image, trimap, code = read_pair(image_path, trimap_path)
     image = resize_image(image, img_size)
     image.set_shape((img_size, img_size, 3))
@@ -83,15 +59,13 @@ def read_examples(
 
     Elements are (stem, code, image uint8 (S, S, 3), mask uint8 (S, S, 1));
     pairs with a file that cannot be decoded are dropped. `cache` None keeps
-    nothing (a pass that only validates).
-    """
+    nothing (a pass that only validates)."""
 
     def load(stem, image_path, trimap_path):
         image, mask, code = load_example(image_path, trimap_path, img_size)
         return stem, code, image, mask
 
-    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE)
-    ds = ds.ignore_errors()
+    ds = pairs_dataset(pairs).map(load, num_parallel_calls=AUTOTUNE).ignore_errors()
     return ds if cache is None else ds.cache(cache)
 
 
@@ -101,19 +75,22 @@ def prepare_examples(
     """Validate and cache a data folder in one pass: its report and examples.
 
     Every pair is decoded once: the pass that checks it also fills the cache
-    of `read_examples` (see there; None caches nothing) that the datasets of
-    `make_dataset` then read.
-    """
+    (`read_examples`'s; None caches nothing) that `make_dataset` then reads."""
     candidates, skipped = find_pairs(data_dir)
     examples = read_examples(candidates, img_size, cache)
-    found = collect_codes(examples.map(lambda stem, code, image, mask: (stem, code)))
+    codes = examples.map(lambda stem, code, image, mask: (stem, code)).batch(256)
+    found = {
+        stem.decode(): int(code)
+        for stems, batch_codes in codes.as_numpy_iterator()
+        for stem, code in zip(stems, batch_codes)
+    }
     return build_report(data_dir, candidates, skipped, found), examples
 
 
 def scan_pets(data_dir: str | Path) -> ScanReport:
     """Pair images and trimaps by stem and decode each pair to validate it."""
-    # The report does not depend on the size, and nothing is kept.
-    return prepare_examples(data_dir, SCAN_SIZE, cache=None)[0]
+    # 16 pixels a side: the report does not depend on the size; nothing is kept.
+    return prepare_examples(data_dir, 16, cache=None)[0]
 
 
 def to_model_inputs(image: tf.Tensor, mask: tf.Tensor):
@@ -124,20 +101,13 @@ def to_model_inputs(image: tf.Tensor, mask: tf.Tensor):
 def scaled_crop(both: tf.Tensor, seed: tf.Tensor, min_area: float = 0.5):
     """Random crop of 50-100% of the area (aspect 3:4 to 4:3), resized back.
 
-    `both` is (S, S, 4) float32: RGB plus the class id, so one crop box moves
-    image and mask together; the mask is resized with nearest neighbour so
-    its labels stay exact.
-    """
+    `both` is (S, S, 4) float32, RGB and class id, so one crop box moves image and
+    mask together; the mask is resized by nearest neighbour, its labels exact."""
     shape = tf.shape(both)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        shape,
-        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=seed,
-        min_object_covered=min_area,
-        aspect_ratio_range=(3 / 4, 4 / 3),
-        area_range=(min_area, 1.0),
-        use_image_if_no_bounding_boxes=True,
-    )
+    box = dict(min_object_covered=min_area, aspect_ratio_range=(3 / 4, 4 / 3))
+    box |= dict(area_range=(min_area, 1.0), use_image_if_no_bounding_boxes=True)
+    sample = tf.image.stateless_sample_distorted_bounding_box
+    begin, size, _ = sample(shape, tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed, **box)
     crop = tf.slice(both, begin, size)
     image = tf.image.resize(crop[..., :3], shape[:2], antialias=True)
     mask = tf.image.resize(crop[..., 3:], shape[:2], method="nearest")
@@ -146,26 +116,14 @@ def scaled_crop(both: tf.Tensor, seed: tf.Tensor, min_area: float = 0.5):
     return tf.ensure_shape(both_out, both.shape)
 
 
-def jitter_colour(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Random brightness, contrast, saturation and hue of a float32 [0, 1] image."""
-    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    image = tf.image.stateless_random_brightness(image, 0.1, seeds[0])
-    image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[1])
-    image = tf.image.stateless_random_saturation(image, 0.8, 1.2, seeds[2])
-    image = tf.image.stateless_random_hue(image, 0.03, seeds[3])
-    return tf.clip_by_value(image, 0.0, 1.0)
-
-
 def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, mode: str):
     """Augment one training example: uint8 (S, S, 3) and (S, S, 1) in, model inputs out.
 
     "flip": left-right flip with probability 1/2; "full": flip, scaled crop
     and colour jitter. Returns (image float32 [0, 1], mask int32 0..2); a
-    function of `seed` ([2] int64) alone.
-    """
-    flip_seed, crop_seed, colour_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 3)
-    )
+    function of `seed` ([2] int64) alone."""
+    split = tf.random.experimental.stateless_split
+    flip_seed, crop_seed, colour_seed = tf.unstack(split(seed, 3))
     image, mask = to_model_inputs(image, mask)
     # One tensor, so every geometric change moves a pixel's class with it.
     both = tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
@@ -173,8 +131,13 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, mode: str):
     if mode == "full":
         both = scaled_crop(both, crop_seed)
     image, mask = both[..., :3], tf.cast(both[..., 3:], tf.int32)
-    if mode == "full":
-        image = jitter_colour(image, colour_seed)
+    if mode == "full":  # colour jitter
+        seeds = tf.unstack(split(colour_seed, 4))
+        image = tf.image.stateless_random_brightness(image, 0.1, seeds[0])
+        image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[1])
+        image = tf.image.stateless_random_saturation(image, 0.8, 1.2, seeds[2])
+        image = tf.image.stateless_random_hue(image, 0.03, seeds[3])
+        image = tf.clip_by_value(image, 0.0, 1.0)
     return image, mask
 
 
@@ -190,20 +153,16 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of (image (B, S, S, 3) float32 [0, 1], mask (B, S, S, 1) int32 0..2).
 
-    `pairs` must be valid (those of a ScanReport). Their examples come from
-    `examples` (from `prepare_examples`), or are read by `read_examples`
-    (cached in memory when `cache` is "", else in that file), so later epochs
-    skip decoding. Shuffling and augmentation ("none", "flip", "full": see
-    `augment_pair`) come after the cache and differ per epoch.
-    """
+    `pairs` must be valid (a ScanReport's). Their examples come from `examples`
+    (`prepare_examples`'s) or `read_examples` (cached in memory when `cache` is
+    "", else in that file), so later epochs skip decoding; shuffling and
+    augmentation (see `augment_pair`) come after the cache and differ per epoch."""
     if examples is None:
         examples = read_examples(pairs, img_size, cache)
     # A mutable table, as a static one refuses an empty split (no test list).
     wanted = tf.lookup.experimental.MutableHashTable(tf.string, tf.int32, 0)
-    wanted.insert(
-        tf.constant([pair.stem for pair in pairs], tf.string),
-        tf.ones(len(pairs), tf.int32),
-    )
+    stems = tf.constant([pair.stem for pair in pairs], tf.string)
+    wanted.insert(stems, tf.ones(len(pairs), tf.int32))
     ds = examples.filter(lambda stem, code, *_: (wanted.lookup(stem) > 0) & (code == 0))
     ds = ds.map(lambda stem, code, image, mask: (image, mask))
     # The filter hides the size that Keras needs to count steps per epoch;
@@ -215,20 +174,15 @@ def make_dataset(
         ds = ds.batch(batch_size).map(to_model_inputs, num_parallel_calls=AUTOTUNE)
         return ds.prefetch(AUTOTUNE)
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip(ds, seeds.batch(2)).map(
-        lambda example, s: augment_pair(*example, s, augment),
-        num_parallel_calls=AUTOTUNE,
-    )
+    ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+    ds = ds.map(lambda x, s: augment_pair(*x, s, augment), num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def take_examples(ds: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
     """First `count` examples of a batched dataset as NumPy (images, masks (N,S,S))."""
-    images, masks = [], []
-    for image, mask in ds.unbatch().take(count):
-        images.append(image.numpy())
-        masks.append(mask.numpy()[..., 0])
-    return np.stack(images), np.stack(masks)
+    images, masks = zip(*ds.unbatch().take(count).as_numpy_iterator())
+    return np.stack(images), np.stack(masks)[..., 0]
 
 
 def load_image_bytes(data: bytes, img_size: int) -> np.ndarray:
@@ -243,8 +197,7 @@ class PetData:
 
     `train` is shuffled and augmented; `val` and `test` are not; `train_stats`
     holds training images in a fixed order, not augmented: what precise
-    BatchNorm averages over. `examples` is the decoded, cached folder.
-    """
+    BatchNorm averages over. `examples` is the decoded, cached folder."""
 
     report: ScanReport
     splits: dict[str, list[Pair]]
@@ -281,18 +234,10 @@ def make_datasets(config: Config) -> PetData:
     """Scan, split and wrap the data of `config` in tf.data pipelines."""
     data_dir = locate_data(config)
     report, examples = prepare_examples(data_dir, config.img_size)
-    splits = split_pairs(
-        report.pairs,
-        report.data_dir,
-        config.split,
-        config.val_fraction,
-        config.split_seed,
-        config.max_images,
-        skipped=report.skipped,
-    )
-    splits["train"] = subset_train(
-        splits["train"], config.train_images, config.split_seed
-    )
+    seed = config.split_seed
+    how = (config.split, config.val_fraction, seed, config.max_images)
+    splits = split_pairs(report.pairs, report.data_dir, *how, skipped=report.skipped)
+    splits["train"] = subset_train(splits["train"], config.train_images, seed)
     if config.split == "official" and not splits["test"] and not config.max_images:
         raise ProjectError(
             f"No pair listed in {report.data_dir}/annotations/test.txt is valid "
@@ -307,18 +252,12 @@ def make_datasets(config: Config) -> PetData:
                 f"The {name} split of {report.data_dir} is empty ({counts}): use "
                 "more images (max_images), another val_fraction or split."
             )
-    stats = stats_pairs(splits["train"], config.precise_bn_images, config.split_seed)
-    common = dict(
-        img_size=config.img_size, batch_size=config.batch_size, examples=examples
-    )
+    stats = stats_pairs(splits["train"], config.precise_bn_images, seed)
+    common = dict(img_size=config.img_size, batch_size=config.batch_size)
+    common |= dict(seed=config.seed, examples=examples)
+    train = dict(shuffle=True, augment=config.augment)
     datasets = {
-        name: make_dataset(
-            pairs,
-            shuffle=name == "train",
-            augment=config.augment if name == "train" else "none",
-            seed=config.seed,
-            **common,
-        )
+        name: make_dataset(pairs, **common, **(train if name == "train" else {}))
         for name, pairs in splits.items()
     }
     # Kept as model inputs: each epoch's re-estimation reads the same batches.

@@ -1,8 +1,7 @@
 """Figures of one run: its data, training curves, predictions, errors and scores.
 
 Every function returns a matplotlib Figure that pyplot has already let go of:
-a notebook shows it once when a cell returns it, and none pile up in memory.
-"""
+a notebook shows it once when a cell returns it, and none pile up in memory."""
 
 from __future__ import annotations
 
@@ -59,10 +58,9 @@ def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.
 def error_overlay(
     image: np.ndarray, mask: np.ndarray, pred_mask: np.ndarray, alpha: float = 0.6
 ) -> np.ndarray:
-    """The (H, W, 3) image in grey, [0, 1], with wrongly predicted pixels blended to red.
+    """The image in grey, (H, W, 3) in [0, 1], wrongly predicted pixels blended to red.
 
-    Grey first: on a photo with red in it the error colour would otherwise vanish.
-    """
+    Grey first: on a photo with red in it the error colour would otherwise vanish."""
     grey = unit_float(image) @ np.array(GREY_WEIGHTS, dtype=np.float32)
     grey = np.repeat(grey[..., None], 3, axis=-1)
     wrong = (mask != pred_mask)[..., None]
@@ -95,17 +93,14 @@ def plot_examples(
 ) -> Figure:
     """Rows of image | trimap, titled with shapes, dtypes and value ranges.
 
-    images (N, H, W, 3) uint8, or float in [0, 1]; masks (N, H, W) class ids.
-    """
+    images (N, H, W, 3) uint8, or float in [0, 1]; masks (N, H, W) class ids."""
     fig = new_figure(figsize=(5.5, 2.8 * len(images) + 0.4))
     axes = fig.subplots(len(images), 2, squeeze=False)
     for row, image, mask in zip(axes, images, masks):
         value_range = f"values {image.min():.2f} .. {image.max():.2f}"
         show_panel(row[0], image, f"image {image.shape} {image.dtype}\n{value_range}")
-        classes = f"classes {np.unique(mask).tolist()}"
-        show_panel(
-            row[1], colorize_mask(mask), f"mask {mask.shape} {mask.dtype}\n{classes}"
-        )
+        title = f"mask {mask.shape} {mask.dtype}\nclasses {np.unique(mask).tolist()}"
+        show_panel(row[1], colorize_mask(mask), title)
     add_legend(fig, class_legend_handles(class_names))
     return fig
 
@@ -114,8 +109,7 @@ def plot_history(history: pd.DataFrame) -> Figure:
     """Loss, pixel accuracy and mean IoU per epoch (1-based), train vs val.
 
     The best epoch (highest val_mean_iou) is marked in every panel; the title
-    also gives the last epoch's score, which is the final model's.
-    """
+    also gives the last epoch's score, which is the final model's."""
     if history.empty:
         raise ProjectError("the history is empty: train at least one epoch first")
     epochs = np.arange(1, len(history) + 1)
@@ -152,8 +146,7 @@ def plot_predictions(
     """A row of image | true trimap | predicted trimap | overlay per image, with IoU.
 
     Every image of `predictions` is drawn (pass `predictions.take(indices)`),
-    titled with its name from `names` when given.
-    """
+    titled with its name from `names` when given."""
     fig = new_figure(figsize=(10, 2.7 * len(predictions) + 0.4))
     axes = fig.subplots(len(predictions), 4, squeeze=False)
     arrays = (predictions.images, predictions.masks, predictions.pred_masks)
@@ -177,8 +170,7 @@ def plot_error_map(
     """A grid of the images of `predictions`, `columns` wide, one panel each.
 
     mode "error": the wrong pixels in red over a grey photo, with the error
-    rate; "prediction": the predicted classes over the photo, with the IoU.
-    """
+    rate; "prediction": the predicted classes over the photo, with the IoU."""
     if mode not in RENDER_MODES:
         raise ProjectError(f"mode must be one of {RENDER_MODES}, got {mode!r}")
     columns = min(columns, len(predictions))
@@ -238,10 +230,8 @@ def plot_class_iou(scores: dict) -> Figure:
     ax.axhline(scores["majority_mean_iou"], color="0.5", ls="--", lw=1.5)
     ax.set(xticks=x, xticklabels=names, ylim=(0, 1.08), ylabel="score")
     ax.set_title("per-class IoU and Dice")
-    baseline = (
-        f"always '{scores['majority_class']}': "
-        f"mean IoU {scores['majority_mean_iou']:.3f}"
-    )
+    baseline = f"always '{scores['majority_class']}': "
+    baseline += f"mean IoU {scores['majority_mean_iou']:.3f}"
     handles = [
         Patch(fc="0.85", ec="0.3", label="IoU"),
         Patch(fc="0.85", ec="0.3", hatch="//", label="Dice"),
@@ -264,10 +254,8 @@ def render_example(
     """Image | true trimap | prediction overlay or error map, with IoU and accuracy.
 
     image (H, W, 3) uint8, or float in [0, 1]; mask, pred_mask (H, W) class ids;
-    mode is "prediction" or "error"; alpha is the overlay's opacity in [0, 1].
-    Without a true mask (a photo of one's own) the middle panel is the
-    predicted trimap and the title gives no scores.
-    """
+    alpha, the overlay's opacity, in [0, 1]. Without a true mask (a photo of
+    one's own) the middle panel is the predicted trimap and no score is given."""
     if mode not in RENDER_MODES:
         raise ProjectError(f"mode must be one of {RENDER_MODES}, got {mode!r}")
     if mask is None and mode == "error":
@@ -307,8 +295,7 @@ def save_readme_figures(
     """Write the README's PNG figures into out_dir; return {name: path}.
 
     examples: the chosen images (`evaluate.pick_examples`); scores as from
-    `evaluate.score_predictions`.
-    """
+    `evaluate.score_predictions`."""
     # Drawn one at a time so a single figure is held in memory at once.
     draw = {
         "overview": lambda: plot_error_map(examples, names, mode="prediction"),

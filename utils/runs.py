@@ -1,9 +1,7 @@
 """A run folder: where each file lives, files written whole, checks before reuse.
 
-A file is written to a temporary name and renamed over the real one, so a kill
-leaves the old file or the new one, never half; a damaged file is refused with
-one message naming it and what to do.
-"""
+A file is written to a temporary name and renamed over the real one (a kill
+leaves old or new, never half); a damaged file is refused by name, with advice."""
 
 from __future__ import annotations
 
@@ -17,8 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 import h5py
-import keras
-import numpy as np
 import pandas as pd
 
 from utils.config import CLASS_NAMES, REFERENCE_RECIPE, Config, ProjectError
@@ -215,8 +211,7 @@ def lock_run_folder(run_dir: str | Path) -> None:
     """Keep other processes out of `run_dir` while this one trains into it.
 
     The operating system drops the lock when its process ends, so a killed
-    run never blocks the next start; this process may lock again (a re-run cell).
-    """
+    run never blocks the next start; this process may lock again (a re-run cell)."""
     path = Path(run_dir).resolve()
     if path in LOCKS:
         return
@@ -281,24 +276,6 @@ def check_run_files(run_dir: Path, config: Config) -> None:
         read_history(run_dir)
 
 
-def check_trained(model: keras.Model, run_dir: Path) -> None:
-    """Refuse to finish a run that logged no epoch or whose loss or weights are
-    not finite (training diverged): its folder must not look finished."""
-    history = read_history(run_dir)
-    if history.empty or "loss" not in history:
-        raise ProjectError(
-            f"{run_dir} logged no training epoch, so no final.keras is written. "
-            "Run again with epochs >= 1."
-        )
-    finite = all(np.isfinite(weight).all() for weight in model.get_weights())
-    if not finite or not np.isfinite(history["loss"].iloc[-1]):
-        raise ProjectError(
-            f"Training in {run_dir} diverged (loss or weights not finite), so no "
-            "final.keras is written. Lower the learning rate and delete that "
-            "folder (or choose another run_dir) to train again."
-        )
-
-
 def describe_machine() -> dict:
     """CPU model, core count, GPUs and TensorFlow version: machine.json."""
     import tensorflow as tf
@@ -340,9 +317,8 @@ def describe_run(run_dir: str | Path) -> str:
         read_json(path, advice) for path in (run.config, run.data_record, run.machine)
     )
     folder = Path(data["data_dir"]).name
-    source = (
-        "synthetic pets (fast mode) in" if config.get("fast") else "real images from"
-    )
+    fast = config.get("fast")
+    source = "synthetic pets (fast mode) in" if fast else "real images from"
     sizes = " / ".join(f"{name} {count}" for name, count in data["splits"].items())
     return (
         f"**Run:** {data['valid_pairs']} {source} `{folder}`, split "

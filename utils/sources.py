@@ -1,11 +1,9 @@
 """Where the images come from: the official release, downloaded and safely
-extracted, or tiny synthetic pets written in the release's layout.
+extracted, or tiny synthetic pets.
 
-The synthetic pets (fast mode and the tests) have the release's layout
-(images/*.jpg, annotations/trimaps/*.png with 1 = pet, 2 = background,
-3 = border, and the trainval/test/list files), so the real loading code runs
-unchanged on them.
-"""
+The synthetic pets (fast mode, tests) have the release's layout: images/*.jpg,
+annotations/trimaps/*.png (1 = pet, 2 = background, 3 = border) and the
+trainval/test/list files, so the real loading code runs unchanged on them."""
 
 from __future__ import annotations
 
@@ -45,8 +43,7 @@ def _unsafe_reason(member: tarfile.TarInfo, target: Path) -> str | None:
     """Why writing `member` under `target` could escape it, or None if safe.
 
     Only regular files and folders pass: the release holds no links, and a
-    chain of links can resolve outside a folder that each looks inside.
-    """
+    chain of links can resolve outside a folder that each looks inside."""
     name = member.name
     if name.startswith(("/", "\\")) or posixpath.isabs(name):
         return "has an absolute path"
@@ -67,14 +64,12 @@ def _unsafe_reason(member: tarfile.TarInfo, target: Path) -> str | None:
 def _conflict(members: list[tarfile.TarInfo], target: Path) -> tuple[str, str] | None:
     """(name, why) of a member that a folder and a file would both claim, or None.
 
-    Checked before any write, so a refused archive leaves nothing half-written.
-    """
+    Checked before any write, so a refused archive leaves nothing half-written."""
     folders = {m.name.rstrip("/") for m in members if m.isdir()}
     files = {m.name for m in members if m.isreg()}
     for member in members:
         parents = {str(p) for p in Path(member.name).parents if str(p) != "."}
-        clash = sorted(parents & files)
-        if clash:
+        if clash := sorted(parents & files):
             return member.name, f"lies inside {clash[0]!r}, a file of the archive"
         path = target / member.name
         if member.isreg() and (member.name in folders or path.is_dir()):
@@ -84,44 +79,22 @@ def _conflict(members: list[tarfile.TarInfo], target: Path) -> tuple[str, str] |
     return None
 
 
-def _check_stream_end(tar: tarfile.TarFile) -> None:
-    """Read the archive past its last member: only padding may follow.
-
-    tarfile ends its member list silently at a damaged header; reading to the
-    end also checks a gzip stream's CRC.
-    """
-    tar.fileobj.seek(tar.offset)
-    while chunk := tar.fileobj.read(1 << 20):
-        if chunk.strip(b"\0"):
-            raise tarfile.ReadError("a damaged member header stops the archive early")
-
-
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
-    """Write one checked file or folder member under `target` (no tarfile extract)."""
-    path = target / member.name
-    if member.isdir():
-        path.mkdir(parents=True, exist_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tar.extractfile(member) as source, open(path, "wb") as out:
-        shutil.copyfileobj(source, out)
-
-
 def extract_tar_safely(archive: Path, target: Path) -> None:
-    """Extract tar(.gz) `archive` into `target`, refusing any member that escapes.
-
-    Every member is checked before the first one is written.
-    """
+    """Extract tar(.gz) `archive` into `target` once no member is found to escape."""
     archive, target = Path(archive), Path(target).resolve()
     try:
         # "r:*" because the official .tar.gz files are in fact plain tar archives.
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()  # reads the whole index: catches truncation
-            _check_stream_end(tar)
+            # tarfile ends its member list silently at a damaged header: only
+            # padding may follow. Reading to the end also checks a gzip CRC.
+            tar.fileobj.seek(tar.offset)
+            while chunk := tar.fileobj.read(1 << 20):
+                if chunk.strip(b"\0"):
+                    damaged = "a damaged member header stops the archive early"
+                    raise tarfile.ReadError(damaged)
             reasons = [(m.name, _unsafe_reason(m, target)) for m in members]
-            refused = [pair for pair in reasons if pair[1]] or [
-                _conflict(members, target)
-            ]
+            refused = [p for p in reasons if p[1]] or [_conflict(members, target)]
             if refused[0] is not None:
                 name, reason = refused[0]
                 raise ProjectError(
@@ -130,8 +103,14 @@ def extract_tar_safely(archive: Path, target: Path) -> None:
                     f"again, or {MANUAL_HINT}."
                 )
             target.mkdir(parents=True, exist_ok=True)
-            for member in members:
-                _write_member(tar, member, target)
+            for member in members:  # written by hand, not by tarfile's extract
+                path = target / member.name
+                if member.isdir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as source, open(path, "wb") as out:
+                    shutil.copyfileobj(source, out)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ProjectError(
             f"{archive} is corrupt or truncated ({type(err).__name__}: {err}); "
@@ -143,16 +122,10 @@ def extract_tar_safely(archive: Path, target: Path) -> None:
 def _fetch(fname: str, md5: str, base_url: str, cache: Path) -> Path:
     """Download `fname` via keras' get_file (progress bar, cache, md5 check)."""
     url = base_url + fname
+    download = dict(fname=fname, origin=url, file_hash=md5, hash_algorithm="md5")
+    download |= dict(cache_dir=str(cache), cache_subdir="downloads", extract=False)
     try:
-        path = keras.utils.get_file(
-            fname=fname,
-            origin=url,
-            file_hash=md5,
-            hash_algorithm="md5",
-            cache_dir=str(cache),
-            cache_subdir="downloads",
-            extract=False,
-        )
+        path = keras.utils.get_file(**download)
     except ValueError as err:  # get_file's only ValueError here: md5 mismatch
         # get_file leaves the bad file behind; drop it so a retry starts clean.
         (cache / "downloads" / fname).unlink(missing_ok=True)
@@ -178,8 +151,7 @@ def download_pets(
 
     The archives are kept in `<cache_dir>/downloads`; `extract_dir` (default:
     `cache_dir`) receives the extracted files, so the archives can stay on a
-    slow persistent disk while the images are read from a fast local one.
-    """
+    slow persistent disk while the images are read from a fast local one."""
     cache = Path(cache_dir).expanduser().resolve()
     root = Path(extract_dir or cache).expanduser().resolve() / DATASET_SUBDIR
     marker = root / MARKER_NAME
@@ -209,18 +181,15 @@ def locate_data(config: Config) -> Path:
     return download_pets(config.cache_dir, extract_dir=config.extract_dir)
 
 
-def draw_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A textured background: a colour gradient plus noise, (H, W, 3) uint8."""
-    width, height = size
+def make_example(rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
+    """One synthetic photo (RGB) and its trimap ('L', values 1, 2, 3)."""
+    size = width, height = int(rng.integers(96, 161)), int(rng.integers(96, 161))
+    # A textured background: a colour gradient plus noise.
     ramp = np.linspace(0.0, 1.0, width)[None, :, None]
     start, end = rng.uniform(40, 215, (2, 3))
     rgb = start + (end - start) * ramp + rng.normal(0, 18, (height, width, 3))
-    return np.clip(rgb, 0, 255).astype(np.uint8)
-
-
-def draw_pet(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
-    """A random blob (ellipse or polygon) as an 'L' image: 255 inside, 0 outside."""
-    width, height = size
+    background = np.clip(rgb, 0, 255).astype(np.uint8)
+    # The pet: a random ellipse or polygon.
     shape = Image.new("L", size, 0)
     draw = ImageDraw.Draw(shape)
     cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
@@ -235,20 +204,12 @@ def draw_pet(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
             for a, r in zip(angles, radii)
         ]
         draw.polygon(points, fill=255)
-    return shape
-
-
-def make_example(rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
-    """One synthetic photo (RGB) and its trimap ('L', values 1, 2, 3)."""
-    size = (int(rng.integers(96, 161)), int(rng.integers(96, 161)))
-    background = draw_background(rng, size)
-    inside = np.asarray(draw_pet(rng, size)) > 0
+    inside = np.asarray(shape) > 0
     # Striped fur in a colour far from the background keeps the task learnable.
     stripes = (np.indices(inside.shape).sum(axis=0) // 4) % 2
     fur = 255 - background.mean(axis=(0, 1))
     pet = fur * (0.75 + 0.25 * stripes[..., None])
     photo = np.where(inside[..., None], pet, background).astype(np.uint8)
-    shape = Image.fromarray(inside.astype(np.uint8) * 255)
     grown = np.asarray(shape.filter(ImageFilter.MaxFilter(2 * BORDER_PX + 1))) > 0
     shrunk = np.asarray(shape.filter(ImageFilter.MinFilter(2 * BORDER_PX + 1))) > 0
     # As in the release, the border band straddles the outline of the pet.

@@ -1,10 +1,8 @@
 """Train the U-Net: the device's precision, the recipe, and the headless command.
 
 `python -m utils.train --data-dir DIR --out runs/NAME` runs the notebook's job
-with the notebook's functions and fills the run folder: config.json,
-history.csv, best.keras (best val mean IoU), final.keras, the resume backup
-and the evaluation files.
-"""
+with its functions and fills the run folder: config.json, history.csv,
+best.keras, final.keras, the resume backup and the evaluation files."""
 
 from __future__ import annotations
 
@@ -13,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ if __name__ == "__main__":
     start_tensorflow_quietly()
 
 import keras
+import numpy as np
 import pandas as pd
 
 from utils.callbacks import MONITOR, PATIENCE, make_callbacks
@@ -33,15 +33,10 @@ from utils.evaluate import save_evaluation
 from utils.losses import make_loss
 from utils.model import build_unet
 from utils.pipeline import PetData, make_datasets
-from utils.runs import RunFolder, check_trained, checkpoint_folder, is_finished
-from utils.runs import read_history, release_run_folder, write_atomically
-from utils.runs import write_text_atomically
+from utils.runs import RunFolder, checkpoint_folder, is_finished, read_history
+from utils.runs import release_run_folder, write_atomically, write_text_atomically
 
-POLICIES = {
-    "float32": "float32",
-    "bfloat16": "mixed_bfloat16",
-    "float16": "mixed_float16",
-}
+POLICIES = {"float32": "float32"} | {p: f"mixed_{p}" for p in ("bfloat16", "float16")}
 # CPU flags of native bfloat16 matrix instructions (AMD Zen 4, Intel Sapphire
 # Rapids and later); without them TensorFlow emulates bfloat16, slowly.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -60,14 +55,12 @@ def choose_precision(requested: str, gpus: int, cpu_flags: set[str]) -> tuple[st
 
     "auto" picks mixed float16 on a GPU, mixed bfloat16 on a CPU with native
     bfloat16 instructions (BF16_FLAGS), float32 otherwise. Either way the
-    variables, the logits and the losses stay float32.
-    """
+    variables, the logits and the losses stay float32."""
     if requested != "auto":
         return requested, "set by config.precision"
     if gpus:
         return "float16", "a GPU is visible"
-    native = sorted(set(BF16_FLAGS) & cpu_flags)
-    if native:
+    if native := sorted(set(BF16_FLAGS) & cpu_flags):
         return "bfloat16", f"this CPU has {', '.join(native)}"
     return "float32", f"this CPU lacks {' and '.join(BF16_FLAGS)}"
 
@@ -78,18 +71,16 @@ def configure_device(precision: str = "auto") -> dict:
 
     gpus = tf.config.list_physical_devices("GPU")
     chosen, why = choose_precision(precision, len(gpus), read_cpu_flags())
-    device = "CPU"
+    name = "CPU"
     if gpus:
         try:
             details = tf.config.experimental.get_device_details(gpus[0])
         except Exception:  # details are cosmetic; never fail setup over them
             details = {}
-        device = f"GPU: {details.get('device_name', gpus[0].name)}"
+        name = f"GPU: {details.get('device_name', gpus[0].name)}"
     # XLA is made for GPUs; `python -m benchmarks.training --compare-jit`
     # measures what it does on a CPU.
-    return dict(
-        device=device, gpus=len(gpus), precision=chosen, why=why, jit=bool(gpus)
-    )
+    return dict(device=name, gpus=len(gpus), precision=chosen, why=why, jit=bool(gpus))
 
 
 def format_device_report(device: dict) -> str:
@@ -106,8 +97,7 @@ def precision_policy(precision: str):
     """Build layers under `precision`'s Keras policy, then restore the global one.
 
     Each layer keeps the policy it was built with, so the model trains in the
-    config's precision while later code (other models, loading) is unaffected.
-    """
+    config's precision while later code (other models, loading) is unaffected."""
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(POLICIES.get(precision, "float32"))
     try:
@@ -142,28 +132,39 @@ def make_optimizer(config: Config, steps_per_epoch: int | None = None):
 
 
 def build_model(config: Config, steps_per_epoch: int | None = None) -> keras.Model:
-    """The U-Net the config describes, compiled as the notebook compiles it.
-
-    `steps_per_epoch` (batches per epoch) is needed by the cosine schedule.
-    """
+    """The U-Net the config describes, compiled as the notebook compiles it."""
     choices = (config.dropout, config.downsample, config.upsample)
     with precision_policy(config.precision):
         model = build_unet(config.img_size, len(CLASS_NAMES), *choices)
-    model.compile(
-        optimizer=make_optimizer(config, steps_per_epoch),
-        loss=make_loss(config.loss, len(CLASS_NAMES)),
-        metrics=make_metrics(),
-        jit_compile=config.jit_compile,
-    )
+    optimizer = make_optimizer(config, steps_per_epoch)
+    loss, metrics = make_loss(config.loss, len(CLASS_NAMES)), make_metrics()
+    model.compile(optimizer, loss, metrics=metrics, jit_compile=config.jit_compile)
     return model
+
+
+def check_trained(model: keras.Model, run_dir: Path) -> None:
+    """Refuse to finish a run that logged no epoch or whose loss or weights are
+    not finite (training diverged): its folder must not look finished."""
+    history = read_history(run_dir)
+    if history.empty or "loss" not in history:
+        raise ProjectError(
+            f"{run_dir} logged no training epoch, so no final.keras is written. "
+            "Run again with epochs >= 1."
+        )
+    finite = all(np.isfinite(weight).all() for weight in model.get_weights())
+    if not finite or not np.isfinite(history["loss"].iloc[-1]):
+        raise ProjectError(
+            f"Training in {run_dir} diverged (loss or weights not finite), so no "
+            "final.keras is written. Lower the learning rate and delete that "
+            "folder (or choose another run_dir) to train again."
+        )
 
 
 def finish_run(model: keras.Model, config: Config) -> pd.DataFrame:
     """Save final.keras after `fit`, mark the backup complete; return the history.
 
     The backup stays: fitting the finished run again restores its final
-    weights and trains no further epoch (an early-stopped run included).
-    """
+    weights and trains no further epoch (an early-stopped run included)."""
     run_dir = Path(config.run_dir)
     check_trained(model, run_dir)
     write_atomically(RunFolder(run_dir).final, model.save)
@@ -182,9 +183,7 @@ def train_model(
 ) -> pd.DataFrame:
     """What the notebook's training cells do: callbacks, `fit`, `finish_run`.
 
-    A finished run is not trained again: its final weights are loaded.
-    Returns the full per-epoch history.
-    """
+    A finished run is not trained again, only loaded. Returns the full history."""
     if is_finished(config.run_dir):
         make_callbacks(config, data)  # checks the folder is this run's
         release_run_folder(config.run_dir)
@@ -192,10 +191,8 @@ def train_model(
         return read_history(config.run_dir)
     callbacks = make_callbacks(config, data, preview)
     # shuffle=False: the tf.data pipeline shuffles.
-    fit = dict(
-        epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False
-    )
-    model.fit(data.train, validation_data=data.val, **fit)
+    fit = dict(epochs=config.epochs, verbose=verbose, shuffle=False)
+    model.fit(data.train, validation_data=data.val, callbacks=callbacks, **fit)
     return finish_run(model, config)
 
 
@@ -240,10 +237,7 @@ FLAGS = (
 def make_parser(
     prog: str = "python -m utils.train", add_help: bool = True
 ) -> argparse.ArgumentParser:
-    """The training flags; each one's `dest` is the Config field it sets.
-
-    Other commands take them as a parent parser (`add_help=False`).
-    """
+    """The training flags, each `dest` a Config field (`add_help=False`: a parent)."""
     parser = OneLineParser(prog=prog, add_help=add_help)
     for field, kind, text in FLAGS:
         flag = "--out" if field == "run_dir" else "--" + field.replace("_", "-")
@@ -259,29 +253,22 @@ def make_parser(
     return parser
 
 
+# A negative number such as -1e-3, which argparse would take for a flag.
+NEGATIVE = re.compile(r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def join_negative_numbers(argv: list[str]) -> list[str]:
     """['--learning-rate', '-1e-3'] -> ['--learning-rate=-1e-3'].
 
-    argparse would read a value such as -1e-3 as a flag; Config then says
-    what the setting accepts.
-    """
+    argparse would read -1e-3 as a flag; Config then says what the setting takes."""
     joined: list[str] = []
     for arg in argv:
         last = joined[-1] if joined else ""
-        if last.startswith("--") and "=" not in last and is_negative_number(arg):
+        if last.startswith("--") and "=" not in last and NEGATIVE.fullmatch(arg):
             joined[-1] = f"{last}={arg}"
         else:
             joined.append(arg)
     return joined
-
-
-def is_negative_number(text: str) -> bool:
-    """True for a negative number float() reads, such as -1e-3."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return text.startswith("-")
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "python -m utils.train"):

@@ -1,9 +1,7 @@
 """The assignment's four U-Nets: train each alike, compare them.
 
-Each variant trains into runs/NAME/variants/<slug>/; the comparison table is
-written beside them (variants.csv, variants.md). `python -m tools.variants`
-runs them headless.
-"""
+Each variant trains into runs/NAME/variants/<slug>/, the comparison table beside
+them (variants.csv, .md); `python -m tools.variants` runs them headless."""
 
 from __future__ import annotations
 
@@ -21,13 +19,8 @@ from utils.config import CLASS_NAMES, Config, ProjectError, describe_optimizer
 from utils.evaluate import evaluate_model, load_model, markdown_table, predict_batch
 from utils.evaluate import image_scores
 from utils.pipeline import PetData, make_dataset
-from utils.plots import (
-    add_legend,
-    class_legend_handles,
-    colorize_mask,
-    new_figure,
-    show_panel,
-)
+from utils.plots import add_legend, class_legend_handles, colorize_mask, new_figure
+from utils.plots import show_panel, unit_float
 from utils.runs import RunFolder, read_history
 from utils.train import build_model, train_model
 
@@ -67,43 +60,29 @@ def variant_config(config: Config, name: str) -> Config:
         raise ProjectError(f"variant must be one of {list(VARIANTS)}, got {name!r}")
     # Folder name: 'MaxPool+Transpose+CE' -> 'maxpool-transpose-ce'.
     slug = name.lower().replace("+", "-")
-    checkpoint_dir = None
+    where = dict(run_dir=str(variants_dir(config) / slug), checkpoint_dir=None)
     if config.checkpoint_dir:
-        checkpoint_dir = str(RunFolder(config.checkpoint_dir).variants / slug)
-    return dataclasses.replace(
-        config,
-        **VARIANTS[name],
-        epochs=config.variant_epochs,
-        # Early stopping would give each variant a different budget.
-        early_stopping=False,
-        run_dir=str(variants_dir(config) / slug),
-        checkpoint_dir=checkpoint_dir,
-    )
+        where["checkpoint_dir"] = str(RunFolder(config.checkpoint_dir).variants / slug)
+    # Early stopping would give each variant a different budget.
+    budget = dict(epochs=config.variant_epochs, early_stopping=False)
+    return dataclasses.replace(config, **VARIANTS[name], **budget, **where)
 
 
 def train_variant(config: Config, data: PetData, name: str, verbose: int | str) -> dict:
     """Train (or reload) one variant and return its row of the comparison table."""
     vconfig = variant_config(config, name)
-    run_dir = Path(vconfig.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    Path(vconfig.run_dir).mkdir(parents=True, exist_ok=True)
     if verbose:
         # Four training logs in one cell output: name each before it starts.
         print(f"\n== {name}: {vconfig.epochs} epochs ==")
     # A fresh train pipeline per variant: a reused shuffled tf.data dataset
     # advances its seed, so each variant would see other batch orders.
-    train_ds = make_dataset(
-        data.splits["train"],
-        config.img_size,
-        config.batch_size,
-        shuffle=True,
-        augment=config.augment,
-        seed=config.seed,
-        examples=data.examples,
-    )
+    pairs, sizes = data.splits["train"], (config.img_size, config.batch_size)
+    train = dict(shuffle=True, augment=config.augment, seed=config.seed)
+    train_ds = make_dataset(pairs, *sizes, examples=data.examples, **train)
     model = build_model(vconfig, steps_per_epoch=len(train_ds))
-    history = train_model(
-        model, dataclasses.replace(data, train=train_ds), vconfig, verbose=verbose
-    )
+    data = dataclasses.replace(data, train=train_ds)
+    history = train_model(model, data, vconfig, verbose=verbose)
     scores = evaluate_model(model, data.val)
     best = int(history.loc[history[MONITOR].idxmax(), "epoch"]) + 1
     return {
@@ -131,8 +110,7 @@ def run_variants(
     Scores come from the val split with each variant's final weights, not its
     best epoch; `best_epoch` (1-based, by val mean IoU) shows when it peaked.
     Every variant starts from the process-wide seed `config.seed` (initial
-    weights, dropout), so they differ only in their settings.
-    """
+    weights, dropout), so they differ only in their settings."""
     rows = []
     for name in names or VARIANTS:
         keras.utils.set_random_seed(config.seed)
@@ -156,11 +134,9 @@ def load_variant_histories(config: Config) -> dict[str, pd.DataFrame]:
 def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) -> str:
     """The comparison as Markdown, headed by the budget it was measured under."""
     sizes = data.sizes()
-    source = (
-        "synthetic pets (fast mode)"
-        if config.fast
-        else f"Oxford-IIIT Pet, {config.split} split"
-    )
+    source = f"Oxford-IIIT Pet, {config.split} split"
+    if config.fast:
+        source = "synthetic pets (fast mode)"
     lines = [
         f"Budget per variant: {config.variant_epochs} epochs, batch "
         f"{config.batch_size}, img_size {config.img_size}, seed {config.seed}; "
@@ -173,13 +149,11 @@ def format_variants_table(table: pd.DataFrame, config: Config, data: PetData) ->
         "common class.",
         "",
     ]
-    rows = []
-    for row in table.to_dict("records"):
-        cells = [
-            "n/a" if pd.isna(row[column]) else cell.format(row[column])
-            for column, (_, cell) in COLUMNS.items()
-        ]
-        rows.append(cells)
+    formats = COLUMNS.items()
+    rows = [
+        ["n/a" if pd.isna(row[c]) else cell.format(row[c]) for c, (_, cell) in formats]
+        for row in table.to_dict("records")
+    ]
     header = [name for name, _ in COLUMNS.values()]
     lines.append(markdown_table(header, rows, align="l" + "r" * (len(COLUMNS) - 1)))
     return "\n".join(lines)
@@ -211,8 +185,7 @@ def plot_variant_predictions(
     """Rows of image | truth | each variant's prediction (with its image mIoU).
 
     predictions {variant: (N, S, S) class ids}; images (N, S, S, 3) uint8, or
-    float in [0, 1]; masks (N, S, S) class ids.
-    """
+    float in [0, 1]; masks (N, S, S) class ids."""
     rows = min(count, len(images), *(len(p) for p in predictions.values()))
     cols = 2 + len(predictions)
     fig = new_figure(figsize=(2.4 * cols, 2.5 * rows + 0.6))
@@ -235,10 +208,8 @@ def predict_variants(
 ) -> dict[str, np.ndarray]:
     """Predicted masks (N, S, S) of `images` (N, S, S, 3) per finished variant.
 
-    images are uint8 (as kept by `Predictions`), or float32 in [0, 1].
-    """
-    if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255  # the pipeline's own conversion
+    images are uint8 (as kept by `Predictions`), or float32 in [0, 1]."""
+    images = unit_float(images)
     predictions = {}
     for name in names or VARIANTS:
         path = RunFolder(variant_config(config, name).run_dir).final

@@ -1,8 +1,7 @@
 """Look at predictions: a viewer over a split, and your own pet photo.
 
 Rendering one example is `plots.render_example`, a pure function; the widgets
-here only wire controls to it.
-"""
+here only wire controls to it."""
 
 from __future__ import annotations
 
@@ -39,20 +38,12 @@ COLAB_UPLOAD_NOTE = (
 )
 
 
-def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes, as the notebook would show it."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return buffer.getvalue()
-
-
 class SegmentationViewer(widgets.VBox):
     """Browse precomputed predictions by split and index, as overlay or error map.
 
     `last_render` records split, index, mode, alpha and the stats text of the
     image on show, so the state can be checked without a browser; `figure` is
-    that image as a Figure, a static copy for readers without widgets.
-    """
+    that image as a Figure, a static copy for readers without widgets."""
 
     def __init__(
         self,
@@ -67,10 +58,31 @@ class SegmentationViewer(widgets.VBox):
         self.class_names = class_names
         self.last_render: dict = {}
         self.figure: Figure | None = None
-        self._make_controls()
+        first = next(iter(self.splits))
+        self.split_dropdown = widgets.Dropdown(
+            options=list(self.splits), value=first, description="split"
+        )
+        # Draw on release, not at every step of a drag: each draw is a figure.
+        drag = dict(min=0, continuous_update=False)
+        last = len(self.splits[first]) - 1
+        self.index_slider = widgets.IntSlider(0, max=last, description="image", **drag)
+        self.prev_button = widgets.Button(description="previous", icon="arrow-left")
+        self.next_button = widgets.Button(description="next", icon="arrow-right")
+        opacity = dict(max=1.0, step=0.05, description="opacity")
+        self.alpha_slider = widgets.FloatSlider(0.5, **opacity, **drag)
+        self.mode_buttons = widgets.ToggleButtons(
+            options=[("prediction", "prediction"), ("error map", "error")]
+        )
+        self.stats = widgets.HTML()
+        # An Image widget, not an Output: each redraw swaps PNG bytes in place
+        # and sends no display messages, which also keeps headless runs simple.
+        self.image = widgets.Image(format="png")
+        top = widgets.HBox([self.split_dropdown, self.mode_buttons])
+        steps = widgets.HBox([self.prev_button, self.index_slider, self.next_button])
+        self.children = [top, steps, self.alpha_slider, self.stats, self.image]
         if start is not None:  # before the observers: one draw, of this view
             self.split_dropdown.value = start[0]
-            self.index_slider.max = self._count(start[0]) - 1
+            self.index_slider.max = len(self.splits[start[0]]) - 1
             self.index_slider.value = start[1]
         self.split_dropdown.observe(self._on_split, names="value")
         for control in (self.index_slider, self.alpha_slider, self.mode_buttons):
@@ -79,55 +91,12 @@ class SegmentationViewer(widgets.VBox):
         self.next_button.on_click(lambda _: self.step(1))
         self.update()
 
-    def _make_controls(self) -> None:
-        """Create the controls and lay them out as this box's children."""
-        first = next(iter(self.splits))
-        self.split_dropdown = widgets.Dropdown(
-            options=list(self.splits), value=first, description="split"
-        )
-        # Draw on release, not at every step of a drag: each draw is a figure.
-        self.index_slider = widgets.IntSlider(
-            0,
-            min=0,
-            max=self._count(first) - 1,
-            description="image",
-            continuous_update=False,
-        )
-        self.prev_button = widgets.Button(description="previous", icon="arrow-left")
-        self.next_button = widgets.Button(description="next", icon="arrow-right")
-        self.alpha_slider = widgets.FloatSlider(
-            0.5,
-            min=0.0,
-            max=1.0,
-            step=0.05,
-            description="opacity",
-            continuous_update=False,
-        )
-        self.mode_buttons = widgets.ToggleButtons(
-            options=[("prediction", "prediction"), ("error map", "error")]
-        )
-        self.stats = widgets.HTML()
-        # An Image widget, not an Output: each redraw swaps PNG bytes in place
-        # and sends no display messages, which also keeps headless runs simple.
-        self.image = widgets.Image(format="png")
-        self.children = [
-            widgets.HBox([self.split_dropdown, self.mode_buttons]),
-            widgets.HBox([self.prev_button, self.index_slider, self.next_button]),
-            self.alpha_slider,
-            self.stats,
-            self.image,
-        ]
-
-    def _count(self, split: str) -> int:
-        """Number of images in a split."""
-        return len(self.splits[split])
-
     def _on_split(self, change: dict) -> None:
         """Fit the slider to the new split, then draw once."""
         # Shrinking max may clamp the index; mute the slider so that does not
         # draw a second time.
         self.index_slider.unobserve(self.update, names="value")
-        self.index_slider.max = self._count(change["new"]) - 1
+        self.index_slider.max = len(self.splits[change["new"]]) - 1
         self.index_slider.observe(self.update, names="value")
         self.update()
 
@@ -145,11 +114,13 @@ class SegmentationViewer(widgets.VBox):
         pred_mask = shown.pred_masks[index]
         stats = image_scores(mask, pred_mask, len(self.class_names))
         self.stats.value = (
-            f"<b>{html.escape(split)}</b> image {index + 1} of {self._count(split)}: "
+            f"<b>{html.escape(split)}</b> image {index + 1} of {len(shown)}: "
             f"IoU {stats['mean_iou']:.3f}, pixel accuracy {stats['accuracy']:.1%}"
         )
         fig = render_example(image, mask, pred_mask, mode, alpha, self.class_names)
-        self.image.value = figure_png(fig)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=90, bbox_inches="tight")
+        self.image.value = png.getvalue()
         self.figure = fig
         self.last_render = dict(
             split=split, index=index, mode=mode, alpha=alpha, stats=self.stats.value
@@ -170,8 +141,7 @@ def segment_image_bytes(
     """Decode and resize image bytes as the dataset does, then predict.
 
     Returns image (S, S, 3) float32 in [0, 1] and pred_mask (S, S) uint8; raises
-    ValueError with a readable reason for empty or undecodable bytes.
-    """
+    ValueError with a readable reason for empty or undecodable bytes."""
     data = bytes(data)
     if not data:
         raise ProjectError(EMPTY_UPLOAD)
@@ -208,8 +178,7 @@ def handle_upload(
     """Segment the first upload into `output`; return its figure or error message.
 
     uploads is a FileUpload value: in ipywidgets 8 a tuple of dicts with
-    "name" and "content"; in ipywidgets 7 (Colab) a dict name -> dict.
-    """
+    "name" and "content"; in ipywidgets 7 (Colab) a dict name -> dict."""
     if isinstance(uploads, dict):
         uploads = tuple({"name": k, **v} for k, v in uploads.items())
     if not uploads:
@@ -237,7 +206,7 @@ def handle_path(
 
 
 def read_upload(path: Path) -> bytes:
-    """The bytes of a regular file of at most MAX_UPLOAD_BYTES (not a pipe or device)."""
+    """The bytes of a regular file of at most MAX_UPLOAD_BYTES (no pipe or device)."""
     if not path.exists():
         raise ProjectError("no such file")
     if not path.is_file():
@@ -253,8 +222,7 @@ def make_upload_widget(
     """A file picker and a path field; either segments its image into the output.
 
     On Colab a note explains the picker's size limit and how to bring a
-    larger photo in (`modules` stands in for sys.modules in tests).
-    """
+    larger photo in (`modules` stands in for sys.modules in tests)."""
     upload = widgets.FileUpload(
         accept="image/*", multiple=False, description="pet photo"
     )
