@@ -152,7 +152,8 @@ def describe_configuration(record: Path, history: pd.DataFrame) -> str:
         f"(seed {config['split_seed']}): {counts} images. {config['epochs']} epochs, "
         f"batch {config['batch_size']}, {describe_recipe(config)}, "
         f"{config['img_size']}x{config['img_size']} pixels, seed {config['seed']}. "
-        f"Hardware: {describe_hardware(machine)}; TensorFlow "
+        f"Hardware: {describe_hardware(machine)}, "
+        f"{config.get('precision', 'float32')}; TensorFlow "
         f"{machine['tensorflow']}. Training wall time: "
         f"{history['seconds'].sum() / 60:.1f} minutes."
     )
