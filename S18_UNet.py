@@ -142,14 +142,14 @@ notebook.enable_colab_widgets()
 # Choose the precision from the device: mixed float16 and XLA on a GPU, mixed
 # bfloat16 on a CPU with native bfloat16 instructions, float32 otherwise
 # (`config.precision` overrides it). Variables, logits and losses stay
-# float32 either way. On a CPU the cell also says what the default run costs.
+# float32 either way. On a CPU the cell warns that the default job takes hours.
 
 # %%
 device = train.configure_device(config.precision)
 config.precision, config.jit_compile = device["precision"], device["jit"]
 print(train.format_device_report(device))
 if not device["gpus"]:
-    print(notebook.cpu_cost_notice())
+    print(notebook.CPU_NOTE)
 
 # %% [markdown]
 # Seed Python, NumPy and TensorFlow once, so a CPU run repeats exactly (the
@@ -372,6 +372,13 @@ model.fit(
 )
 history = train.finish_run(model, config)
 evaluate.history_table(history)
+
+# %% [markdown]
+# Scale this run's epoch time to the default job on the full release, on this
+# machine: the time an epoch takes grows with the images it trains on.
+
+# %%
+print(notebook.cpu_cost_notice(config.run_dir))
 
 # %% [markdown]
 # ## Curves

@@ -1,13 +1,17 @@
 """utils/evaluate.py: metrics against values worked out by hand, one prediction
 pass (exact uint8 pixels, hand-counted masks, the same scores), Markdown tables."""
 
+from pathlib import Path
 import math
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
+from utils import evaluate
+from utils.data import Pair
 from utils.evaluate import (
     DiceScore,
     Predictions,
@@ -253,3 +257,60 @@ def test_columns_default_to_markdown_alignment_and_empty_cells_stay_one_space():
 def test_an_alignment_per_column_is_required():
     with pytest.raises(ValueError, match="one of l, r per column"):
         markdown_table(["a", "b"], [[1, 2]], align="r")
+
+
+def predictions_with_wrong_pixels(wrong: list[int]) -> Predictions:
+    """2x2 all-pet images whose prediction calls `k` pixels background: mean IoU
+    1.0 for k = 0, else (4 - k) / 8 (pet (4 - k) / 4, background 0)."""
+    masks = np.zeros((len(wrong), 2, 2), np.uint8)
+    pred_masks = masks.copy()
+    for image, k in enumerate(wrong):
+        pred_masks[image].flat[:k] = 1
+    return Predictions(np.zeros((len(wrong), 2, 2, 3), np.uint8), masks, pred_masks)
+
+
+def test_pick_examples_lowest_median_highest_of_each_species_and_new_breeds():
+    # Cats ranked by IoU: Abyssinian_1 (0), _2, _3, _4, Bengal_5 (1.0). The
+    # median by rank would be Abyssinian_3: the nearest of a breed not shown
+    # is Bengal_5, and the highest left is then Abyssinian_4. Dogs: two beagles.
+    stems = ["Abyssinian_1", "Abyssinian_2", "Abyssinian_3", "Abyssinian_4"]
+    stems += ["Bengal_5", "beagle_6", "beagle_7"]
+    predictions = predictions_with_wrong_pixels([4, 3, 2, 1, 0, 4, 0])
+    chosen = evaluate.pick_examples(predictions, stems)
+    assert [stems[i] for i in chosen] == [
+        "Abyssinian_1",
+        "Bengal_5",
+        "Abyssinian_4",
+        "beagle_6",
+        "beagle_7",
+    ]
+
+
+STEMS = ["Abyssinian_1", "Abyssinian_2", "beagle_6", "Bengal_5"]
+
+
+def test_pick_upload_example_shows_a_breed_the_figures_do_not():
+    pairs = [Pair(stem, Path(f"{stem}.jpg"), Path(f"{stem}.png")) for stem in STEMS]
+    shown = ["Abyssinian_1", "beagle_6"]
+    assert evaluate.pick_upload_example(pairs, shown) == Path("Bengal_5.jpg")
+    assert evaluate.pick_upload_example(pairs[:2], shown) == Path("Abyssinian_2.jpg")
+
+
+def test_history_table_counts_epochs_from_one_with_the_main_columns():
+    history = pd.DataFrame(
+        {"epoch": [0, 1], "loss": [0.91234, 0.7], "accuracy": [0.5, 0.6]}
+        | {"mean_iou": [0.3, 0.4], "val_loss": [1.0, 0.9], "val_accuracy": [0.5, 0.7]}
+        | {"val_mean_iou": [0.35, 0.45], "seconds": [12.345, 10.0], "iou_pet": [1, 1]}
+    )
+    table = evaluate.history_table(history)
+    assert table.index.tolist() == [1, 2] and table.index.name == "epoch"
+    assert list(table.columns) == [
+        "loss",
+        "accuracy",
+        "mean_iou",
+        "val_loss",
+        "val_accuracy",
+        "val_mean_iou",
+        "seconds",
+    ]
+    assert table.loc[1, "loss"] == 0.9123 and table.loc[1, "seconds"] == 12.3

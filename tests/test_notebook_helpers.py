@@ -67,7 +67,7 @@ def write_record(folder, seconds: list, train_images: int) -> None:
     epochs = "".join(f"{i},{s}\n" for i, s in enumerate(seconds))
     (folder / "history.csv").write_text(f"epoch,seconds\n{epochs}")
     (folder / "data.json").write_text(json.dumps({"splits": {"train": train_images}}))
-    machine = {"cpu": "Test CPU", "cores": 2}
+    machine = {"cpu": "Test CPU", "cores": 2, "gpus": []}
     (folder / "machine.json").write_text(json.dumps(machine))
     (folder / "config.json").write_text(json.dumps({"precision": "float32"}))
 
@@ -76,25 +76,25 @@ def write_record(folder, seconds: list, train_images: int) -> None:
     "config, words",
     [
         # Median epoch 100 s for 2,944 images; 3,680 - 736 = 2,944 to train:
-        # 100 s x 20 / 3600 = 0.56 hours; x (1 + 4 x 20 / 20) = 2.8
-        (None, ("2,944 training images x 20", "0.6", "3")),
+        # 100 s x 20 / 3600 = 0.56 hours; x (1 + 4 x 20 / 20) = 2.78
+        (None, ("2,944 training images x 20", "0.6", "2.8")),
         # 100 s x 36 / 3600 = 1.0 hours; x (1 + 4 x 9 / 36) = 2.0
         (
             Config(epochs=36, variant_epochs=9),
-            ("2,944 training images x 36", "1.0", "2"),
+            ("2,944 training images x 36", "1.0", "2.0"),
         ),
     ],
 )
 def test_cpu_cost_notice(tmp_path, config, words):
-    write_record(tmp_path / "results", [90, 100, 130], train_images=2_944)
-    text = notebook.cpu_cost_notice(config, tmp_path / "results")
+    write_record(tmp_path / "run", [90, 100, 130], train_images=2_944)
+    text = notebook.cpu_cost_notice(tmp_path / "run", config)
     flat = " ".join(text.split())
     images, model_hours, all_hours = words
-    assert flat.startswith("No GPU") and images in flat
-    assert "median epoch took 100 s for 2944 training images on Test CPU" in flat
+    assert images in flat
+    assert "median epoch took 100 s for 2944 training images on Test CPU, 2" in flat
+    assert "(float32)" in flat
     assert f"about {model_hours} hours for the model" in flat
     assert f"{all_hours} hours with the variants" in flat
-    assert "Runtime > Change runtime type > GPU" in flat
     assert max(len(line) for line in text.splitlines()) <= 88
 
 

@@ -177,13 +177,12 @@ def fast_config(**overrides) -> Config:
     """Settings for CI and smoke tests: tiny synthetic data, few short epochs."""
     fields = dict(fast=True, img_size=32, batch_size=8, epochs=6, variant_epochs=2)
     # float32: the same numbers on every CPU.
-    fields |= dict(max_images=256, precision="float32") | overrides
-    if "run_dir" not in fields:
-        # A fresh name each time: a fast run is a test, never resumed. The
-        # folder is made only when a run writes into it.
-        name = f"s18_fast_{uuid.uuid4().hex[:12]}"
-        fields["run_dir"] = str(Path(tempfile.gettempdir()) / name)
-    return Config(**fields)
+    # Synthetic data in the temporary folder, never in the project's.
+    temp = Path(tempfile.gettempdir())
+    fields |= dict(max_images=256, precision="float32", cache_dir=str(temp / "s18"))
+    # A fresh run folder each time: a fast run is a test, never resumed.
+    fields["run_dir"] = str(temp / f"s18_fast_{uuid.uuid4().hex[:12]}")
+    return Config(**fields | overrides)
 
 
 def config_from_env(env: dict | None = None, **overrides) -> Config:

@@ -163,8 +163,14 @@ def predict_split(model: keras.Model, ds) -> Predictions:
     return Predictions.concatenate(list(predict_batches(model, ds)))
 
 
+def breed(stem: str) -> str:
+    """The breed in a release stem: 'great_pyrenees_12' -> 'great_pyrenees'."""
+    return stem.rsplit("_", 1)[0]
+
+
 def pick_examples(predictions: Predictions, stems: list[str]) -> list[int]:
-    """The indices of the lowest, median and highest mean IoU, cats then dogs.
+    """Cats then dogs: the lowest, median and highest mean IoU, each of a breed
+    not shown yet where the species has one left (else the nearest in rank).
 
     `stems` names each image of `predictions`; the release names cat breeds
     with a capital letter (Abyssinian_1) and dog breeds without (beagle_1)."""
@@ -174,17 +180,20 @@ def pick_examples(predictions: Predictions, stems: list[str]) -> list[int]:
     for is_cat in (True, False):
         group = [i for i, stem in enumerate(stems) if stem[:1].isupper() == is_cat]
         ranked = sorted(group, key=lambda i: (scores[i], stems[i]))
-        chosen += ranked[:1] + ranked[len(ranked) // 2 :][:1] + ranked[-1:]
-    return list(dict.fromkeys(chosen))  # each index once, first place kept
+        for target in (0, len(ranked) // 2, len(ranked) - 1)[: len(ranked)]:
+            free = [i for i in ranked if i not in chosen]
+            shown = {breed(stems[i]) for i in chosen}
+            fresh = [i for i in free if breed(stems[i]) not in shown] or free
+            chosen.append(min(fresh, key=lambda i: abs(ranked.index(i) - target)))
+    return chosen
 
 
 def pick_upload_example(pairs: list, names: list[str]) -> Path:
     """The image of the first pair whose breed none of `names` shows (else not one
     of `names`): a photo the figures do not already show."""
-    # A release stem is the breed and a number: 'great_pyrenees_12'.
-    shown = {name.rsplit("_", 1)[0] for name in names}
     fresh = [pair for pair in pairs if pair.stem not in names]
-    other = [pair for pair in fresh if pair.stem.rsplit("_", 1)[0] not in shown]
+    shown = set(map(breed, names))
+    other = [pair for pair in fresh if breed(pair.stem) not in shown]
     return (other or fresh or pairs)[0].image
 
 

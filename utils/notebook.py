@@ -1,7 +1,4 @@
-"""The notebook's helpers: Colab (Drive, widgets), the CPU estimate, lesson text.
-
-The repository itself is fetched by the notebook's first cell, before any of
-this can be imported."""
+"""The notebook's helpers: Colab (Drive, widgets), the CPU estimate, lesson text."""
 
 from __future__ import annotations
 
@@ -19,6 +16,7 @@ import pandas as pd
 
 from utils.config import Config
 from utils.data import val_count
+from utils.runs import RunFolder, describe_hardware
 
 DRIVE_ROOT = "/content/drive"
 LOCAL_DATA_DIR = "/content/data"
@@ -26,9 +24,11 @@ LOCAL_DATA_DIR = "/content/data"
 # and validates on these images and holds out test.txt.
 TRAINVAL_IMAGES = 3_680
 VARIANT_COUNT = 4
-# The record of the run the committed notebook shows: the CPU estimate's source.
-RESULTS = Path(__file__).resolve().parents[1] / "results"
-RECORD = ("config", "data", "machine")
+CPU_NOTE = (
+    "No GPU: this runtime trains on the CPU, and the default job takes hours; after\n"
+    "training, the notebook scales its own epochs to the full release. On Colab\n"
+    "choose Runtime > Change runtime type > GPU and run all again."
+)
 
 
 def in_colab(modules: Mapping | None = None) -> bool:
@@ -92,31 +92,27 @@ def use_drive_storage(
     return True
 
 
-def cpu_cost_notice(config: Config | None = None, results: Path = RESULTS) -> str:
-    """A paragraph estimating the default run's hours on a CPU, from a measured run.
+def cpu_cost_notice(run_dir: str | Path, config: Config | None = None) -> str:
+    """The default job's hours on this machine, scaled from a run's own epochs.
 
-    An epoch's time grows with the images it trains on (validation and the
-    re-read for precise BN stay in proportion): the committed run's median
-    epoch (results/history.csv) per training image of its split
-    (results/data.json), times the full release's training images; the model
-    trains `config.epochs` epochs, each variant `config.variant_epochs`."""
-    config = config or Config()
-    read = {name: json.loads((results / f"{name}.json").read_text()) for name in RECORD}
-    median = pd.read_csv(results / "history.csv")["seconds"].median()
-    trained = read["data"]["splits"]["train"]
+    An epoch's time grows with the images it trains on (validation stays in
+    proportion): the run's median epoch per training image, times the full
+    release's training images; the model trains `config.epochs` epochs (default
+    `Config()`), each variant `config.variant_epochs`."""
+    config, run = config or Config(), RunFolder(run_dir)
+    median = pd.read_csv(run.history)["seconds"].median()
+    trained = json.loads(run.data_record.read_text())["splits"]["train"]
+    machine = describe_hardware(json.loads(run.machine.read_text()))
+    precision = json.loads(run.config.read_text())["precision"]
     train = TRAINVAL_IMAGES - val_count(TRAINVAL_IMAGES, config.val_fraction)
     hours = median / trained * train * config.epochs / 3600
     total = hours * (1 + VARIANT_COUNT * config.variant_epochs / config.epochs)
-    machine, precision = read["machine"], read["config"].get("precision", "float32")
     return textwrap.fill(
-        f"No GPU: this runtime trains on the CPU. The committed run's median "
-        f"epoch took {median:.0f} s for {trained} training images on "
-        f"{machine['cpu']} ({machine['cores']} cores, {precision}). At that "
-        f"rate the default run ({train:,} training images x {config.epochs} "
-        f"epochs, then {VARIANT_COUNT} variants x {config.variant_epochs} "
-        f"epochs) takes about {hours:.1f} hours for the model and {total:.0f} "
-        "hours with the variants; other CPUs differ. On Colab choose Runtime > "
-        "Change runtime type > GPU and run all again.",
+        f"This run's median epoch took {median:.0f} s for {trained} training "
+        f"images on {machine} ({precision}). At that rate the default job "
+        f"({train:,} training images x {config.epochs} epochs, then "
+        f"{VARIANT_COUNT} variants x {config.variant_epochs} epochs) takes about "
+        f"{hours:.1f} hours for the model and {total:.1f} hours with the variants.",
         width=88,
     )
 
