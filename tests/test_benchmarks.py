@@ -147,7 +147,15 @@ def test_training_command_reports_every_section(eight_pets, tmp_path, capsys):
         "training",
         "flops",
         "inference",
+        "precisions",
     }
+    # float32 is the main measurement; bfloat16 is timed again beside it, and
+    # the settings say whether this CPU runs it natively or emulates it.
+    assert set(results["precisions"]) == {"bfloat16"}
+    rates = results["precisions"]["bfloat16"]
+    assert rates["fit_in_memory_images_per_s"] > 0 and rates["conv_best_gflops"] > 0
+    assert results["settings"]["precision"] == "float32"
+    assert results["settings"]["cpu_bfloat16_instructions"]
     assert {"cpu", "intra_op_threads", "tensorflow"} <= set(results["machine"])
     assert results["data"]["pairs"] == 8
     assert results["training"]["pipeline_images"] == 8
@@ -155,7 +163,9 @@ def test_training_command_reports_every_section(eight_pets, tmp_path, capsys):
     assert [row["repeated"] for row in results["scaling"]] == [False, True]
     assert results["flops"]["training_gflop_per_image"] > 0
     assert results["inference"]["batch_size"] == 8
-    assert "| fit, in-memory tensors (images/s) |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| fit, in-memory tensors (images/s) |" in out
+    assert "| fit, in-memory, bfloat16 / float32 |" in out
 
 
 def test_count_is_rounded_up_to_whole_batches_of_repeated_pairs(eight_pets):
@@ -167,6 +177,7 @@ def test_count_is_rounded_up_to_whole_batches_of_repeated_pairs(eight_pets):
         batch_size=4,
         scaling_counts=(2,),
         conv_shape=(1, 8, 8, 4),
+        precisions=("float32",),
     )
     assert results["settings"]["count"] == 8
     assert results["training"]["pipeline_images"] == 8

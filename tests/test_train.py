@@ -88,21 +88,25 @@ def test_configure_device_gpu_defaults(monkeypatch):
     assert "Tesla T4" in line and "mixed_float16" in line
 
 
-def test_mixed_precision_training_step(float32_policy):
-    report = configure_device(precision="float16")
-    assert report["precision"] == "float16"
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_mixed_precision_training_steps(float32_policy, precision):
+    """A few steps in each mixed precision, on any CPU (bfloat16 is emulated
+    where the CPU lacks its instructions): logits and losses stay float32."""
+    assert configure_device(precision=precision)["precision"] == precision
     keras.utils.set_random_seed(0)
-    model = build_model(fast_config(precision="float16"), steps_per_epoch=1)
+    model = build_model(fast_config(precision=precision), steps_per_epoch=1)
     assert model.output.dtype == "float32"
-    assert model.get_layer(index=1).compute_dtype == "float16"
-    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer(index=1).compute_dtype == precision
+    scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "float16")  # bfloat16 needs no loss scaling
     # The model keeps its policy; the process-wide one is left as it was.
     assert keras.mixed_precision.global_policy().name == "float32"
     rng = np.random.default_rng(0)
     images = rng.random((2, 32, 32, 3), dtype=np.float32)
     masks = rng.integers(0, 3, size=(2, 32, 32, 1))
-    loss = model.train_on_batch(images, masks)
-    assert np.isfinite(float(np.asarray(loss).reshape(-1)[0]))
+    for _ in range(3):
+        loss = model.train_on_batch(images, masks)
+        assert np.isfinite(float(np.asarray(loss).reshape(-1)[0]))
 
 
 @pytest.mark.slow
