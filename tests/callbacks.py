@@ -66,3 +66,13 @@ def tiny_config(tmp_path, **overrides):
         epochs=2,
     )
     return fast_config(**{**fields, **overrides})
+
+
+def assert_one_line_error(main, argv: list[str], capsys, message: str) -> None:
+    """`main(argv)` exits with code 2 after one stderr line holding `message`."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from tests.callbacks import assert_one_line_error
 from pathlib import Path
 
 import keras
@@ -90,12 +91,8 @@ def test_every_flag_of_every_benchmark_has_help(module):
     ],
 )
 def test_benchmark_errors_are_one_line(tmp_path, capsys, main, argv, message):
-    with pytest.raises(SystemExit) as exit_info:
-        main([arg.format(tmp=tmp_path) for arg in argv])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert message in err
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    assert_one_line_error(main, argv, capsys, message)
 
 
 def test_result_cells_keep_three_significant_digits_of_floats_only():

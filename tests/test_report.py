@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from tests.callbacks import assert_one_line_error
 from pathlib import Path
 
 import numpy as np
@@ -277,12 +278,8 @@ def test_every_flag_of_every_tool_has_help(module):
 )
 def test_tool_errors_are_one_line(tmp_path, capsys, monkeypatch, main, argv, message):
     monkeypatch.chdir(tmp_path)  # repo reads the current folder
-    with pytest.raises(SystemExit) as exit_info:
-        main([arg.format(tmp=tmp_path) for arg in argv])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
-    assert message in err
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+    assert_one_line_error(main, argv, capsys, message)
 
 
 @pytest.mark.slow
