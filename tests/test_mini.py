@@ -1,4 +1,4 @@
-"""tools.mini rebuilds the results' 414-pair slice from archives in the release's layout."""
+"""tools.mini rebuilds the 414-pair slice from archives in the release's layout."""
 
 import io
 import tarfile

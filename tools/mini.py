@@ -24,7 +24,7 @@ KEPT_FILES = ("README", "._trimaps")
 
 
 def read_stems(path: Path = STEMS) -> dict[str, str]:
-    """stem -> the split list that holds it in the slice ("trainval", "test", "none")."""
+    """stem -> the split list holding it in the slice: trainval, test or none."""
     lines = [line.split() for line in path.read_text().splitlines()]
     return {words[0]: words[1] for words in lines if words and words[0][0] != "#"}
 
