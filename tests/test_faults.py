@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.callbacks import StopAfterEpoch, extra_callbacks
+from tests.callbacks import StopAfterEpoch, tiny_config
+from tests.callbacks import train_run as fit
 from utils import data as pets
 from utils import train, viewer
 from utils.callbacks import AtomicModelCheckpoint, prepare_run_folder
@@ -47,29 +48,11 @@ from utils.runs import (
 from utils.sources import extract_tar_safely, make_synthetic_pets
 
 
-def tiny_config(tmp_path: Path, **overrides) -> Config:
-    """A fast run on 24 synthetic pets of 32x32, its cache and folder in tmp_path."""
-    fields = dict(
-        cache_dir=str(tmp_path / "cache"),
-        run_dir=str(tmp_path / "run"),
-        max_images=24,
-        epochs=1,
-    )
-    return fast_config(**{**fields, **overrides})
-
-
 def tiny_model() -> keras.Model:
     """A compiled two-layer model: cheap to save as a real .keras file."""
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     model.compile(loss="mse")
     return model
-
-
-def fit(config: Config, data, callbacks=()):
-    """Build the config's model and train (or resume) its run, as the notebook."""
-    model = train.build_model(config, steps_per_epoch=len(data.train))
-    with extra_callbacks(*callbacks):
-        return train.train_model(model, data, config, verbose=0)
 
 
 def file_state(path: Path) -> tuple:
