@@ -182,12 +182,8 @@ def run_benchmark(
     """
     # The reference's recipe, as README's timings were measured: the model's
     # speed, not the recipe's, is what the benchmark follows over time.
-    config = Config(
-        img_size=img_size,
-        batch_size=batch_size,
-        precision=precisions[0],
-        **REFERENCE_RECIPE,
-    )
+    recipe = {**REFERENCE_RECIPE, "batch_size": batch_size}
+    config = Config(img_size=img_size, precision=precisions[0], **recipe)
     # Whole batches only, so no step of a timed fit retraces on a short batch.
     used = max(1, math.ceil(count / batch_size)) * batch_size
     flags = read_cpu_flags()

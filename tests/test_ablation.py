@@ -59,8 +59,9 @@ def test_each_line_keeps_the_changes_before_it():
 
 
 def test_reference_recipe_is_the_reference_notebook_setting():
-    # Adam at 1e-3, cross-entropy, no augmentation, constant learning rate.
+    # Batch 32, Adam at 1e-3, cross-entropy, no augmentation, constant rate.
     assert REFERENCE_RECIPE == dict(
+        batch_size=32,
         learning_rate=1e-3,
         optimizer="adam",
         weight_decay=0.0,
@@ -170,6 +171,38 @@ def test_run_config_sets_line_seed_and_folder(tmp_path):
     assert config.split_seed == 42 and config.data_dir == "pets"
     assert config.run_dir == str(tmp_path / "reference" / "seed43")
     assert run_config(base, tmp_path, "cosine", 42).schedule == "cosine"
+    # Every line trains alike, whatever the machine would choose.
+    assert (config.precision, config.precise_bn_images) == ("float32", 2048)
+    batch_8 = run_config(base, tmp_path, "batch-8", 42)
+    assert (batch_8.batch_size, batch_8.learning_rate) == (8, 1e-3)
+    assert batch_8.augment == "flip" and batch_8.optimizer == "adamw"
+
+
+def test_a_line_trained_later_joins_the_saved_record(tmp_path):
+    _fake_run(tmp_path / "out" / "flip" / "seed42", 42, 0.70)
+    _fake_run(tmp_path / "old" / "reference" / "seed42", 42, 0.55)
+    _fake_run(tmp_path / "old" / "flip" / "seed42", 42, 0.10)
+    _fake_run(tmp_path / "old" / "flip" / "seed43", 43, 0.60)
+    tabulate_lines(tmp_path / "old")
+    record = tmp_path / "old" / "ablation_runs.csv"
+    table = tabulate_lines(tmp_path / "out", record).set_index("line")
+    # The run in `out` replaces the record's row of the same line and seed.
+    assert table.loc["flip", "val_mean_iou_mean"] == pytest.approx(0.65)
+    assert table.loc["reference", "val_mean_iou_mean"] == pytest.approx(0.55)
+    runs = pd.read_csv(tmp_path / "out" / "ablation_runs.csv")
+    assert list(zip(runs["line"], runs["seed"])) == [
+        ("reference", 42),
+        ("flip", 42),
+        ("flip", 43),
+    ]
+
+
+def test_protocol_names_the_lines_at_another_batch(tmp_path):
+    for line, batch in (("reference", 32), ("flip", 32), ("batch-8", 8)):
+        _fake_run(tmp_path / line / "seed42", 42, 0.5, batch_size=batch)
+    tabulate_lines(tmp_path)
+    text = render_ablation(tmp_path)
+    assert "in float32 for 3 epochs at batch 32, batch-8 at 8, on the same" in text
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
@@ -204,7 +237,7 @@ def line_config(name):
 def _fake_run(folder, seed, last_iou, dice=(0.8, 0.9, 0.4), train_images=None, **kw):
     """A finished run's files; its recipe is the reference's unless `kw` changes it."""
     folder.mkdir(parents=True)
-    fields = {**REFERENCE_RECIPE, **kw}
+    fields = {**REFERENCE_RECIPE, **ablation.ABLATION_SETTINGS, **kw}
     config = Config(seed=seed, train_images=train_images, **fields)
     save_config(config, folder / "config.json")
     splits = {"train": train_images or 331, "val": 83, "test": 0}
@@ -296,10 +329,13 @@ def test_report_fills_results_images_and_readme(tmp_path, capsys):
     assert sorted(p.name for p in results.iterdir()) == sorted(RESULT_FILES)
     assert (images / "learning_curve.png").is_file()
     text = readme.read_text()
-    assert text.startswith(f"# T\n\n{BEGIN}\nEvery line trains the same U-Net for 3 ")
+    assert text.startswith(
+        f"# T\n\n{BEGIN}\nEvery line trains the same U-Net in float32 for 3 "
+    )
     assert "on the same 331 training images" in text and "seeds 42, 43" in text
     assert "| reference | Adam 1e-3, cross-entropy, no augmentation | 42 43 |" in text
     assert "| flip | + left-right flips | 42 43 | 0.6200 (0.6000-0.6400) |" in text
+    assert "**Learning curve.** The flip line's recipe trained on nested" in text
     assert "| 40 | 42 | 0.3000 | 0.8000 |" in text  # one run: no range
     assert "| 331 | 42 43 | 0.6200 (0.6000-0.6400) | 0.8000 |" in text
     # Every run's accuracy is 0.8: the fitted error is flat, 0.2 anywhere.

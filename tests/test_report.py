@@ -61,7 +61,7 @@ def run_dir(tmp_path):
 def test_render_results_states_configuration_and_tables(run_dir):
     text = render_results(run_dir)
     assert "train 8, val 2, test 0 images" in text
-    assert "2 epochs, batch 32" in text and "Test CPU, 2 cores, no GPU" in text
+    assert "2 epochs, batch 8" in text and "Test CPU, 2 cores, no GPU" in text
     assert "Training wall time: 2.5 minutes" in text
     assert "| 2 | 0.5000 | 0.7500 | 0.6250 | 0.8000 | 0.4000 |" in text
     assert (
@@ -77,9 +77,9 @@ def test_render_results_states_configuration_and_tables(run_dir):
 )
 def test_describe_recipe_counts_warm_up_epochs(warmup, words):
     fields = dict(optimizer="adam", learning_rate=0.01, schedule="cosine")
-    fields.update(warmup_epochs=warmup, loss="ce", augment="none")
+    fields.update(batch_size=8, warmup_epochs=warmup, loss="ce", augment="none")
     assert describe_recipe(fields) == (
-        f"Adam at 0.01, {words} cosine decay, loss ce, augmentation none"
+        f"batch 8, Adam at 0.01, {words} cosine decay, loss ce, augmentation none"
     )
 
 
@@ -195,7 +195,7 @@ def test_describe_run_names_data_split_epochs_and_machine(run_dir):
     line = describe_run(run_dir)
     assert line == (
         "**Run:** 10 real images from `oxford_pets_mini`, split 'random' "
-        "(seed 42): train 8 / val 2 / test 0 images; 2 epochs, batch 32; "
+        "(seed 42): train 8 / val 2 / test 0 images; 2 epochs, batch 8; "
         "Test CPU, 2 cores, no GPU; TensorFlow 2.21.0."
     )
 

@@ -82,7 +82,7 @@ CHANGES = (
     ("adamw", "+ AdamW, weight decay 0.05", dict(optimizer="adamw", weight_decay=0.05)),
     ("no-crop", "- scaled crop, colour jitter (flips kept)", dict(augment="flip")),
     ("peak-lr", "+ peak learning rate 3e-3", dict(learning_rate=3e-3)),
-    ("batch-8", "- peak learning rate; batch 8 (880 steps)", BATCH_8),
+    ("batch-8", "- peak learning rate; batch 8 (840 steps)", BATCH_8),
 )
 # Every line trains in float32 with BatchNorm re-estimated on all its training
 # images, as the first lines did before bfloat16 and the 96-image sample: the
@@ -131,6 +131,7 @@ def read_run(run_dir: Path) -> dict:
         "val_images": sizes["val"],
         "epochs": len(history),
         "batch_size": config.batch_size,
+        "precision": config.precision,
         "val_mean_iou": last["val_mean_iou"],
         "val_pixel_accuracy": last["val_accuracy"],
         "val_mean_dice": sum(dice) / len(dice),
@@ -162,13 +163,23 @@ def run_lines(config: Config, out: Path, names: list[str], seeds: list[int]):
     return tabulate_lines(out)
 
 
-def tabulate_lines(out: Path) -> pd.DataFrame:
-    """ablation_runs.csv, ablation.csv and ablation.md from the finished runs."""
+def tabulate_lines(out: Path, record: Path | None = None) -> pd.DataFrame:
+    """ablation_runs.csv, ablation.csv and ablation.md from the finished runs.
+
+    `record`, a saved ablation_runs.csv, adds its rows of the lines and seeds
+    no run in `out` gives, so a line trained later joins the earlier ones.
+    """
     rows = [
         {"line": name, **read_run(run_dir)}
         for name, _, _ in CHANGES
         for run_dir in finished_runs(out / name)
     ]
+    if record and record.is_file():
+        done = {(row["line"], row["seed"]) for row in rows}
+        saved = pd.read_csv(record).to_dict("records")
+        rows += [row for row in saved if (row["line"], row["seed"]) not in done]
+        order = {name: k for k, (name, _, _) in enumerate(CHANGES)}
+        rows.sort(key=lambda row: (order[row["line"]], row["seed"]))
     if not rows:
         raise ProjectError(
             f"{out} holds no finished ablation run: train the lines first "
@@ -196,6 +207,7 @@ def run_curve(
     `full_line` names an ablation line whose runs (same recipe, all training
     images) give the curve's last point instead of training it again.
     """
+    config = dataclasses.replace(config, **ABLATION_SETTINGS)
     for seed in seeds:
         for count in counts:
             run_dir = out / "curve" / f"n{count}" / f"seed{seed}"
@@ -219,6 +231,7 @@ def run_curve(
     frame = pd.DataFrame([read_run(path) for path in finished])
     frame = frame.sort_values("train_images", kind="stable")
     table = summarize(frame, "train_images")
+    table.insert(0, "line", full_line or "")
     table.to_csv(out / "learning_curve.csv", index=False)
     plot_learning_curve(table).savefig(out / "learning_curve.png", dpi=120)
     return table
@@ -337,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             # Tabulate again: lines finished or added since the last `lines`.
             out.mkdir(parents=True, exist_ok=True)
-            tabulate_lines(out)
+            tabulate_lines(out, Path(args.save) / "ablation_runs.csv")
             results = Path(args.save)
             save_results(out, results)
             draw_curve(results, Path(args.images))

@@ -19,7 +19,7 @@ from utils.evaluate import markdown_table
 from utils.plots import new_figure
 
 RESULT_FILES = ("ablation.csv", "ablation_runs.csv", "learning_curve.csv")
-RUN_SETTINGS = ("epochs", "batch_size", "train_images", "val_images")
+RUN_SETTINGS = ("epochs", "precision", "train_images", "val_images")
 BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 # The reference notebook's validation pixel accuracy after 20 epochs, on its
 # training images: 80 % of the release's 7,390 pairs.
@@ -94,14 +94,18 @@ def describe_protocol(runs: pd.DataFrame) -> str:
         raise ProjectError(
             f"the ablation's runs differ in {shared}: retrain them alike"
         )
-    epochs, batch, train, val = (values[0] for values in shared.values())
+    epochs, precision, train, val = (values[0] for values in shared.values())
+    batch = runs["batch_size"].mode()[0]
+    other = runs[runs["batch_size"] != batch].drop_duplicates("line")
+    batches = "".join(f", {row.line} at {row.batch_size}" for row in other.itertuples())
     over = name_seeds(sorted(runs["seed"].unique()))
     return (
-        f"Every line trains the same U-Net for {epochs} epochs at batch {batch} on "
-        f"the same {train} training images, and is scored with its final weights "
-        f"on the {val} validation images: mean, and lowest-highest, over {over}. "
-        "Each line changes one thing of the line above it. The test "
-        "split is never read; the validation images only chose among these lines."
+        f"Every line trains the same U-Net in {precision} for {epochs} epochs at "
+        f"batch {batch}{batches}, on the same {train} training images, and is "
+        f"scored with its final weights on the {val} validation images: mean, "
+        f"and lowest-highest, over {over}. Each line changes the line above it "
+        "as its recipe says. The test split is never read; the validation "
+        "images only chose among these lines."
     )
 
 
@@ -137,7 +141,7 @@ def describe_extrapolation(table: pd.DataFrame) -> str:
         f"measurement. The reference's {REFERENCE_VAL_ACCURACY} pixel accuracy "
         f"at {REFERENCE_TRAIN_IMAGES:,} images was measured on other validation "
         "images, with BatchNorm frozen. Smaller sets also train fewer steps "
-        "in the same 20 epochs, so the curve mixes less data with less training."
+        "in the same epochs, so the curve mixes less data with less training."
     )
 
 
@@ -211,12 +215,14 @@ def render_ablation(results: Path, images: Path = Path("images")) -> str:
     parts = [describe_protocol(runs), format_ablation(table), describe_choice(runs)]
     curve = results / "learning_curve.csv"
     if curve.is_file():
+        curve_table = pd.read_csv(curve, dtype={"seeds": str, "line": str})
+        line = curve_table["line"].fillna("").iloc[0]
+        recipe = f"The {line} line's recipe" if line else "One recipe"
         parts.append(
-            "**Learning curve.** The default recipe trained on nested subsets "
-            "of the training images (same epochs and batch), scored on the same "
+            f"**Learning curve.** {recipe} trained on nested subsets of the "
+            "training images (same epochs and batch), scored on the same "
             "validation images."
         )
-        curve_table = pd.read_csv(curve, dtype={"seeds": str})
         parts.append(format_curve(curve_table))
         if curve_table["train_images"].nunique() >= MIN_CURVE_COUNTS:
             parts.append(describe_extrapolation(curve_table))

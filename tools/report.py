@@ -150,7 +150,7 @@ def describe_configuration(record: Path, history: pd.DataFrame) -> str:
         f"**Configuration.** {data['valid_pairs']} valid pairs from "
         f"`{Path(data['data_dir']).name}`, split '{config['split']}' "
         f"(seed {config['split_seed']}): {counts} images. {config['epochs']} epochs, "
-        f"batch {config['batch_size']}, {describe_recipe(config)}, "
+        f"{describe_recipe(config)}, "
         f"{config['img_size']}x{config['img_size']} pixels, seed {config['seed']}. "
         f"Hardware: {describe_hardware(machine)}, "
         f"{config.get('precision', 'float32')}; TensorFlow "

@@ -46,8 +46,8 @@ OPTIONAL_COUNTS = {"max_images", "train_images"}
 SWITCHES = {"early_stopping", "precise_bn", "jit_compile", "fast"}
 
 # The reference notebook's training recipe: `Config(**REFERENCE_RECIPE)` trains it.
-REFERENCE_RECIPE = dict(learning_rate=1e-3, optimizer="adam", weight_decay=0.0)
-REFERENCE_RECIPE |= dict(schedule="constant", loss="ce", augment="none")
+REFERENCE_RECIPE = dict(batch_size=32, learning_rate=1e-3, optimizer="adam", loss="ce")
+REFERENCE_RECIPE |= dict(weight_decay=0.0, schedule="constant", augment="none")
 
 
 class ProjectError(ValueError):
@@ -118,21 +118,20 @@ def field_problem(name: str, value) -> str | None:
 class Config:
     """Every hyperparameter of a run.
 
-    Training defaults are the best line of the recipe ablation, "no-crop"
-    (docs/ablation.md); `Config(**REFERENCE_RECIPE)` trains the reference's
-    recipe, `split="random"` its 80/20 split. `seed` drives initialisation,
-    shuffling and augmentation; `split_seed` the random split and synthetic
-    data, so seeds can vary on the same images. `precise_bn`: before each
-    validation, BatchNorm statistics are re-estimated on `precise_bn_images`
-    training images, drawn once per run (see `callbacks.PreciseBatchNorm`): 96,
-    three full batches, keep the pass under a tenth of an epoch on the 331-image
-    slice (128 took 11-14 % on a 2-core CPU), while each channel's statistics
-    still average over 96 x 128 x 128 positions. `train_images` keeps a seeded
-    subset of the training split, for learning curves. `precision` "auto" lets
-    `train.choose_precision` pick from the device."""
+    Training defaults are the best line of the recipe ablation, "batch-8"
+    (docs/ablation.md); `Config(**REFERENCE_RECIPE)` trains the reference's recipe,
+    `split="random"` its 80/20 split. `seed` drives initialisation, shuffling and
+    augmentation; `split_seed` the random split and synthetic data, so seeds can
+    vary on the same images. `precise_bn`: before each validation, BatchNorm
+    statistics are re-estimated on `precise_bn_images` training images, drawn once
+    per run (see `callbacks.PreciseBatchNorm`): 96, whole batches of 8 or 32, keep
+    the pass under a tenth of an epoch on the 331-image slice (128 took 11-14 % on
+    a 2-core CPU), while each channel's statistics still average over 96 x 128 x
+    128 positions. `train_images` keeps a seeded subset of the training split, for
+    learning curves. `precision` "auto" lets `train.choose_precision` pick."""
 
     img_size: int = 128
-    batch_size: int = 32
+    batch_size: int = 8
     epochs: int = 20
     learning_rate: float = 1e-3
     optimizer: str = "adamw"
@@ -247,10 +246,10 @@ def start_tensorflow_quietly(level: str = "2") -> list:
 
 
 def describe_recipe(config: dict) -> str:
-    """The training recipe of a saved config in words, e.g. 'Adam at 0.001, loss ce'."""
+    """A saved config's training recipe in words: 'batch 32, Adam at 0.001, ...'."""
     return (
-        f"{describe_optimizer(config)}, loss {config['loss']}, "
-        f"augmentation {config['augment']}"
+        f"batch {config['batch_size']}, {describe_optimizer(config)}, "
+        f"loss {config['loss']}, augmentation {config['augment']}"
     )
 
 

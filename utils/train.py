@@ -216,21 +216,21 @@ def run_training(config: Config, verbose: int | str = "auto") -> dict:
     return {"model": model, "history": history, "scores": scores, "data": data}
 
 
-# Each flag: (Config field, type, help); `--out` sets run_dir.
+# Each flag: (Config field, type, help); `--out` sets run_dir; Config gives defaults.
 FLAGS = (
-    ("epochs", int, "epochs to train (default 20)"),
-    ("variant_epochs", int, "epochs of each of the four variants (default 20)"),
-    ("batch_size", int, "images per batch (default 32)"),
-    ("learning_rate", float, "peak learning rate (default 1e-3)"),
-    ("weight_decay", float, "AdamW's weight decay (default 0.05)"),
-    ("seed", int, "seed of weights, shuffling, augmentation (default 42)"),
-    ("split_seed", int, "seed of the random split and synthetic data (default 42)"),
+    ("epochs", int, "epochs to train"),
+    ("variant_epochs", int, "epochs of each of the four variants"),
+    ("batch_size", int, "images per batch"),
+    ("learning_rate", float, "peak learning rate"),
+    ("weight_decay", float, "AdamW's weight decay"),
+    ("seed", int, "seed of weights, shuffling, augmentation"),
+    ("split_seed", int, "seed of the random split and synthetic data"),
     ("max_images", int, "keep a seeded subset of this many pairs (default all)"),
-    ("train_images", int, "keep a seeded subset of the training split"),
+    ("train_images", int, "keep a seeded subset of the training split (default all)"),
     ("data_dir", str, "the extracted release (default: download it)"),
-    ("run_dir", str, "run folder to write or resume (default runs/unet)"),
+    ("run_dir", str, "run folder to write or resume"),
     ("checkpoint_dir", str, "folder of the resume backup (default: run folder)"),
-    ("cache_dir", str, "folder of downloads and synthetic data (default data)"),
+    ("cache_dir", str, "folder of downloads and synthetic data"),
 )
 
 
@@ -238,13 +238,14 @@ def make_parser(
     prog: str = "python -m utils.train", add_help: bool = True
 ) -> argparse.ArgumentParser:
     """The training flags, each `dest` a Config field (`add_help=False`: a parent)."""
-    parser = OneLineParser(prog=prog, add_help=add_help)
+    parser, defaults = OneLineParser(prog=prog, add_help=add_help), vars(Config())
     for field, kind, text in FLAGS:
         flag = "--out" if field == "run_dir" else "--" + field.replace("_", "-")
         metavar = {int: "N", float: "X", str: "DIR"}[kind]
+        text += "" if "default" in text else f" (default {defaults[field]})"
         parser.add_argument(flag, dest=field, type=kind, help=text, metavar=metavar)
     for name, choices in OPTION_CHOICES.items():
-        text = f"one of {', '.join(choices)} (default {getattr(Config(), name)})"
+        text = f"one of {', '.join(choices)} (default {defaults[name]})"
         parser.add_argument(f"--{name}", choices=choices, help=text, metavar="NAME")
     stop = f"stop after {PATIENCE} epochs without a better {MONITOR}"
     switch = argparse.BooleanOptionalAction
