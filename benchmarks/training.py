@@ -126,8 +126,7 @@ def measure_precision(
     model = build_model(config, steps_per_epoch=steps)
     size, batch = config.img_size, config.batch_size
     training, images = measure_training(model, pairs, size, batch, steps)
-    dtype = {"bfloat16": "bfloat16", "float16": "float16"}.get(config.precision)
-    conv = reference_conv_rate(conv_shape, dtype=dtype or "float32")
+    conv = reference_conv_rate(conv_shape, dtype=conv_dtype(config.precision))
     return {
         "fit_in_memory_images_per_s": training["fit_in_memory_images_per_s"],
         "fit_pipeline_images_per_s": training["fit_pipeline_images_per_s"],
@@ -136,6 +135,11 @@ def measure_precision(
         ],
         "conv_best_gflops": conv["best_gflops"],
     }
+
+
+def conv_dtype(precision: str) -> str:
+    """The dtype of the reference convolution that compares with `precision`."""
+    return precision if precision in ("bfloat16", "float16") else "float32"
 
 
 def flop_results(model: keras.Model, training: dict, reference: dict) -> dict:
@@ -203,7 +207,9 @@ def run_benchmark(
             "machine": machine_info(),
             "settings": settings,
             "data": dict(dir=str(folder), source=source, pairs=len(pairs)),
-            "reference_conv": reference_conv_rate(conv_shape),
+            "reference_conv": reference_conv_rate(
+                conv_shape, dtype=conv_dtype(precisions[0])
+            ),
             "scaling": measure_scaling(pairs, scaling_counts, img_size, batch_size),
         }
         results["data"]["fit_pairs_repeated"] = used > len(pairs)

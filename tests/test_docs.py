@@ -100,11 +100,16 @@ def prose_numbers(text: str) -> list[tuple[int, int, str]]:
 def benchmark_rows() -> dict[str, list[str]]:
     """results/benchmark.md's table rows: first cell -> the other cells.
 
-    The loader tables appear twice (the slice, then the release's size); the
-    second one's rows are kept under "release: <name>".
+    The training table appears twice (the default batch, then the
+    reference's); the second one's rows are kept under "batch 32: <name>". So
+    do the loader tables (the slice, then the release's size: "release: ").
     """
     rows, prefix = {}, ""
     for line in read("results/benchmark.md").splitlines():
+        if line.startswith("## "):
+            prefix = ""
+        if line.startswith("At the reference's batch"):
+            prefix = "batch 32: "
         if line.startswith("At the full release's size"):
             prefix = "release: "
         if line.startswith("|") and not line.startswith("| ---"):
@@ -120,6 +125,16 @@ def benchmark_machine() -> tuple[str, str, str]:
         r"machine: ([\w ]+), (\d+) cores, no GPU, TensorFlow ([\d.]+)", text
     )
     return match.groups()
+
+
+def bench_settings() -> dict[str, str]:
+    """The first benchmark's settings line (`settings: key=value, ...`) as a dict."""
+    line = re.search(r"^settings: (.*)$", read("results/benchmark.md"), re.M)
+    return dict(item.split("=", 1) for item in line.group(1).split(", "))
+
+
+# The training rate at the reference's batch, from the second training table.
+BATCH_32_RATE = "batch 32: fit, pipeline cached (images/s)"
 
 
 def rate(name: str) -> float:
@@ -255,9 +270,9 @@ def committed_epochs() -> tuple[str, ...]:
     return f"{median:.0f}", str(train), str(machine["cores"]), machine["cpu"]
 
 
-def bench(name: str, digits: int | None = None, release: bool = False, column=0):
+def bench(name: str, digits: int | None = None, prefix: str = "", column=0):
     """A benchmark value as the page shows it: as printed, or rounded."""
-    value = benchmark_rows()[("release: " if release else "") + name][column]
+    value = benchmark_rows()[prefix + name][column]
     if digits is None:
         return value
     return f"{float(value):,.{digits}f}"
@@ -358,7 +373,8 @@ CLAIMS = [
     # docs/performance.md
     Claim(
         "docs/performance.md",
-        r"machine: an (Intel Xeon) with (\d+) cores, no GPU, TensorFlow ([\d.]+)\.",
+        r"one machine: an ([\w ]+?) with (\d+) cores and `avx512_bf16`, no GPU, "
+        r"TensorFlow ([\d.]+)\.",
         benchmark_machine,
     ),
     Claim(
@@ -370,10 +386,13 @@ CLAIMS = [
     ),
     Claim(
         "docs/performance.md",
-        r"on the Intel Xeon, ([\d.]+) training and ([\d.]+) predicted images/s, that "
-        r"comes to about ([\d.]+) hours for the model and ([\d.]+) hours with the "
-        r"variants",
+        r"rates on the ([\w ]+?) in (\w+) at batch (\d+), ([\d.]+) training and "
+        r"([\d.]+) predicted images/s, that comes to about ([\d.]+) hours for the "
+        r"model and ([\d.]+) hours with the variants",
         lambda: (
+            benchmark_machine()[0],
+            bench_settings()["precision"],
+            bench_settings()["batch_size"],
             bench("fit, pipeline cached (images/s)"),
             bench("predict_on_batch (images/s)"),
             *cpu_hours(),
@@ -411,6 +430,20 @@ CLAIMS = [
     ),
     Claim(
         "docs/performance.md",
+        r"\| training rate, bfloat16 / float32 \| ([\d.]+) \|",
+        lambda: (f"{1 / float(bench('fit, pipeline, float32 / bfloat16')):.2f}",),
+    ),
+    Claim(
+        "docs/performance.md",
+        r"\| training rate, batch (\d+) / batch (\d+) \| ([\d.]+) \|",
+        lambda: (
+            bench_settings()["batch_size"],
+            str(REFERENCE_RECIPE["batch_size"]),
+            f"{rate('fit, pipeline cached (images/s)') / rate(BATCH_32_RATE):.2f}",
+        ),
+    ),
+    Claim(
+        "docs/performance.md",
         r"\| training rate with XLA / without \| ([\d.]+) \|",
         lambda: (bench("jit_compile=True / default", 2),),
     ),
@@ -419,9 +452,9 @@ CLAIMS = [
         r"\| first data pass at ([\d,]+) pairs, pipeline / reference loader \| "
         r"([\d.]+) s / ([\d.]+) s \|",
         lambda: (
-            bench("images loaded", 0, release=True),
-            bench("first full pass (s)", 1, release=True, column=1),
-            bench("first full pass (s)", 1, release=True, column=0),
+            bench("images loaded", 0, prefix="release: "),
+            bench("first full pass (s)", 1, prefix="release: ", column=1),
+            bench("first full pass (s)", 1, prefix="release: ", column=0),
         ),
     ),
     Claim(
@@ -429,9 +462,9 @@ CLAIMS = [
         r"\| peak memory at ([\d,]+) pairs, pipeline / reference loader \| "
         r"([\d,]+) MB / ([\d,]+) MB \|",
         lambda: (
-            bench("images loaded", 0, release=True),
-            bench("peak RSS (MB)", 0, release=True, column=1),
-            bench("peak RSS (MB)", 0, release=True, column=0),
+            bench("images loaded", 0, prefix="release: "),
+            bench("peak RSS (MB)", 0, prefix="release: ", column=1),
+            bench("peak RSS (MB)", 0, prefix="release: ", column=0),
         ),
     ),
 ]
