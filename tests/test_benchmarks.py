@@ -266,3 +266,11 @@ def test_benchmark_commands_run_as_modules(module):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"usage: python -m {module}")
+
+
+@pytest.mark.parametrize(
+    "precision, dtype",
+    [("float32", "float32"), ("bfloat16", "bfloat16"), ("float16", "float16")],
+)
+def test_reference_convolution_runs_in_the_compared_precision(precision, dtype):
+    assert training.conv_dtype(precision) == dtype

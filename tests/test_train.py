@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.callbacks import tiny_config, RecordEpochs, StopAfterEpoch, train_run
 from utils import evaluate, train
-from utils.config import fast_config
+from utils.config import Config, fast_config
 from utils.evaluate import load_model
 from utils.pipeline import make_datasets
 from utils.runs import checkpoint_folder, load_config, read_history
@@ -235,3 +235,14 @@ def test_finished_run_evaluates_again_as_logged(tmp_path, capsys):
     # Keras's own metrics on the reloaded model agree with the last log row.
     keras_iou = float(keras_line.split("mean_iou ")[1].split(",")[0])
     assert keras_iou == pytest.approx(history["val_mean_iou"].iloc[-1], abs=1e-4)
+
+
+def test_help_gives_each_default_from_config(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"images per batch (default {Config().batch_size})" in text
+    assert f"epochs to train (default {Config().epochs})" in text
+    # A field whose default is None says what None means instead.
+    assert "keep a seeded subset of this many pairs (default all)" in text
+    assert "(default None)" not in text

@@ -66,10 +66,10 @@ from utils.train import (
 # reference's recipe (Adam 1e-3, cross-entropy, no augmentation). "no-crop"
 # takes the crop and colour jitter back out: 220 steps leave little time to
 # learn from harder examples, so the other changes get a test without them.
-# The runs still improve at their last epoch, so the step budget binds: the
-# last line raises the peak learning rate, which the warm-up makes safe.
-# The step budget: peak-lr lost, so its learning rate goes back to 1e-3 and
-# only the batch shrinks, giving 4x the optimizer steps in the same epochs.
+# The runs still improve at their last epoch, so the step budget binds:
+# peak-lr raises the peak learning rate, which the warm-up makes safe. It lost,
+# so batch-8 goes back to 1e-3 and only shrinks the batch: 4x the optimizer
+# steps in the same epochs.
 # Adam's step size does not grow with the gradient's noise, and the warm-up
 # epoch (now 42 steps) keeps the first steps small.
 BATCH_8 = dict(learning_rate=1e-3, batch_size=8)
