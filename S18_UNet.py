@@ -118,8 +118,8 @@ config
 # decay 0.05 (kernels only), one warm-up epoch then cosine decay,
 # cross-entropy + Dice, which rewards overlap directly, and batches of 8.
 # Batch 32 gives only 220 optimizer steps in 20 epochs on 331 images, and
-# runs still improved at their last epoch; batch 8 gives four times as many
-# in the same epochs. Random crops and colour jitter scored below flips alone
+# runs still improved at their last epoch; batch 8 gives about four times as
+# many in the same epochs. Random crops and colour jitter scored below flips alone
 # on both seeds, so they stay out. Compare it with the reference's recipe,
 # which `config_from_env(**REFERENCE_RECIPE, run_dir="runs/reference")` trains
 # instead.

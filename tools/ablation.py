@@ -68,8 +68,8 @@ from utils.train import (
 # learn from harder examples, so the other changes get a test without them.
 # The runs still improve at their last epoch, so the step budget binds:
 # peak-lr raises the peak learning rate, which the warm-up makes safe. It lost,
-# so batch-8 goes back to 1e-3 and only shrinks the batch: 4x the optimizer
-# steps in the same epochs.
+# so batch-8 goes back to 1e-3 and only shrinks the batch: about 4x the
+# optimizer steps in the same epochs.
 # Adam's step size does not grow with the gradient's noise, and the warm-up
 # epoch (now 42 steps) keeps the first steps small.
 BATCH_8 = dict(learning_rate=1e-3, batch_size=8)
