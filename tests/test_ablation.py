@@ -202,7 +202,7 @@ def test_protocol_names_the_lines_at_another_batch(tmp_path):
         _fake_run(tmp_path / line / "seed42", 42, 0.5, batch_size=batch)
     tabulate_lines(tmp_path)
     text = render_ablation(tmp_path)
-    assert "in float32 for 3 epochs at batch 32, batch-8 at 8, on the same" in text
+    assert "in float32 for 3 epochs at batch 32 (batch-8: 8) on the same" in text
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():

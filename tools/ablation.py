@@ -84,9 +84,9 @@ CHANGES = (
     ("peak-lr", "+ peak learning rate 3e-3", dict(learning_rate=3e-3)),
     ("batch-8", "- peak learning rate; batch 8 (840 steps)", BATCH_8),
 )
-# Every line trains in float32 with BatchNorm re-estimated on all its training
-# images, as the first lines did before bfloat16 and the 96-image sample: the
-# lines then differ only in their recipe, on any machine.
+# Every line trains in float32 with BatchNorm re-estimated on up to 2,048
+# training images (all of the slice's): the lines then differ only in their
+# recipe, on any machine.
 ABLATION_SETTINGS = dict(precision="float32", precise_bn_images=2048)
 # The ablation command's own options; the rest are the training flags.
 OWN_OPTIONS = "what seeds lines counts full_line save images page from_record".split()

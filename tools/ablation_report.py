@@ -97,11 +97,12 @@ def describe_protocol(runs: pd.DataFrame) -> str:
     epochs, precision, train, val = (values[0] for values in shared.values())
     batch = runs["batch_size"].mode()[0]
     other = runs[runs["batch_size"] != batch].drop_duplicates("line")
-    batches = "".join(f", {row.line} at {row.batch_size}" for row in other.itertuples())
+    others = [f"{row.line}: {row.batch_size}" for row in other.itertuples()]
+    batches = f" ({', '.join(others)})" if others else ""
     over = name_seeds(sorted(runs["seed"].unique()))
     return (
         f"Every line trains the same U-Net in {precision} for {epochs} epochs at "
-        f"batch {batch}{batches}, on the same {train} training images, and is "
+        f"batch {batch}{batches} on the same {train} training images, and is "
         f"scored with its final weights on the {val} validation images: mean, "
         f"and lowest-highest, over {over}. Each line changes the line above it "
         "as its recipe says. The test split is never read; the validation "
