@@ -184,8 +184,8 @@ def run_benchmark(
     the same process, for like-for-like ratios. With `compare_jit`, the fits
     run again on a model compiled with XLA (`jit_compile=True`).
     """
-    # The reference's recipe, as the performance page's timings were measured: the model's
-    # speed, not the recipe's, is what the benchmark follows over time.
+    # The reference's recipe, as the performance page's timings were measured:
+    # the model's speed, not the recipe's, is what the benchmark follows.
     recipe = {**REFERENCE_RECIPE, "batch_size": batch_size}
     config = Config(img_size=img_size, precision=precisions[0], **recipe)
     # Whole batches only, so no step of a timed fit retraces on a short batch.
