@@ -185,6 +185,9 @@ def test_a_line_trained_later_joins_the_saved_record(tmp_path):
     _fake_run(tmp_path / "old" / "flip" / "seed43", 43, 0.60)
     tabulate_lines(tmp_path / "old")
     record = tmp_path / "old" / "ablation_runs.csv"
+    saved = pd.read_csv(record)
+    gone = saved.iloc[:1].assign(line="mixup")  # a line since taken out
+    pd.concat([saved, gone]).to_csv(record, index=False)
     table = tabulate_lines(tmp_path / "out", record).set_index("line")
     # The run in `out` replaces the record's row of the same line and seed.
     assert table.loc["flip", "val_mean_iou_mean"] == pytest.approx(0.65)

@@ -176,9 +176,14 @@ def tabulate_lines(out: Path, record: Path | None = None) -> pd.DataFrame:
     ]
     if record and record.is_file():
         done = {(row["line"], row["seed"]) for row in rows}
-        saved = pd.read_csv(record).to_dict("records")
-        rows += [row for row in saved if (row["line"], row["seed"]) not in done]
         order = {name: k for k, (name, _, _) in enumerate(CHANGES)}
+        saved = pd.read_csv(record).to_dict("records")
+        # A line no longer in CHANGES is left out, as a run of it in `out` is.
+        rows += [
+            row
+            for row in saved
+            if row["line"] in order and (row["line"], row["seed"]) not in done
+        ]
         rows.sort(key=lambda row: (order[row["line"]], row["seed"]))
     if not rows:
         raise ProjectError(
